@@ -1,0 +1,148 @@
+"""Grounded extractive answers: pick the clauses that answer, quote their sentences verbatim.
+
+No LLM: every figure in an answer is copied from a cited clause, so it cannot be wrong by
+generation. Refusal combines several signals (coverage of the question's content words, dense
+similarity, whether a figure-seeking question finds a figure, whether the question's own numbers
+appear) because no single retrieval-score threshold separates answerable from unanswerable here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.models import Citation, Clause, Document
+from bot.retrieval import Hit
+from bot.text import normalize, sentence_spans
+from bot.tokenizer import ChineseTokenizer
+
+NOT_FOUND = "未在语料中找到能回答这个问题的条款。可以换个说法，或查阅原文。"
+
+# A question asks for a figure, date or deadline when it contains one of these.
+_FIGURE_QUESTION = re.compile(r"多少|几|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|哪一?年|什么时候|何时|时限|期限|之前|前完成|率")
+_MULTI_QUESTION = re.compile(r"分别|哪些|哪几|各是|各为|都有|都是|包括|几项|几个方面")
+_FIGURE = re.compile(r"\d|[一二三四五六七八九十百千]+[个项名户条]|百分之|全覆盖|每天|每年|年底|年末")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@dataclass
+class Evidence:
+    """A hit with the answer-level signals computed for the question."""
+
+    hit: Hit
+    coverage: float
+    has_figure: bool
+    numbers_ok: bool
+
+
+class Answerer:
+    """Turns retrieval hits into an answer or a refusal."""
+
+    def __init__(self, settings: Settings, tokenizer: ChineseTokenizer, documents: dict[str, Document]) -> None:
+        self._s, self._tok, self._docs = settings, tokenizer, documents
+
+    def _clause_norm(self, clause: Clause) -> str:
+        return normalize(" ".join((clause.section, clause.context, clause.text)))
+
+    def _coverage(self, words: list[str], haystack: str) -> float:
+        """Share of question words found in the clause; a word missing verbatim earns the share of
+        its character bigrams (or its official synonym) that is present."""
+        if not words:
+            return 0.0
+        total = 0.0
+        for w in words:
+            if w in haystack:
+                total += 1.0
+                continue
+            alts = [normalize(o) for c, off in self._tok.synonyms if c == w for o in off.split()]
+            if any(a in haystack for a in alts):
+                total += 1.0
+                continue
+            grams = [w[i : i + 2] for i in range(len(w) - 1)]
+            if grams:
+                total += sum(g in haystack for g in grams) / len(grams) * 0.5
+        return total / len(words)
+
+    def evidence(self, question: str, hits: list[Hit]) -> list[Evidence]:
+        words = list(dict.fromkeys(self._tok.words(question)))
+        numbers = _NUMBER.findall(normalize(question))
+        out = []
+        for h in hits:
+            hay = self._clause_norm(h.clause)
+            out.append(
+                Evidence(
+                    hit=h,
+                    coverage=self._coverage(words, hay),
+                    has_figure=bool(_FIGURE.search(normalize(h.clause.context + h.clause.text))),
+                    numbers_ok=all(n in hay for n in numbers),
+                )
+            )
+        return out
+
+    def refusal_reason(self, question: str, best: Evidence | None) -> str | None:
+        """Why ``best`` does not answer ``question``, or None when it does."""
+        if best is None:
+            return "no_match"
+        if not best.numbers_ok:
+            return "unmatched_number"
+        if best.coverage < self._s.min_coverage:
+            return "low_coverage"
+        if best.hit.dense_rank is not None and best.hit.dense_score < self._s.min_dense and best.hit.bm25_rank is None:
+            return "low_similarity"
+        if _FIGURE_QUESTION.search(question) and not best.has_figure:
+            return "no_figure"
+        return None
+
+    def select(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
+        """The clauses to quote: the best-supported one, plus others as strong when the question asks
+        for several things."""
+        if not evidence:
+            return []
+        # Rank by coverage first, retrieval order second: a clause holding all the question's words
+        # beats one that merely ranks higher.
+        ranked = sorted(enumerate(evidence), key=lambda p: (-round(p[1].coverage, 1), p[0]))
+        best = ranked[0][1]
+        multi = bool(_MULTI_QUESTION.search(question))
+        limit = self._s.max_answer_clauses if multi else 2
+        margin = self._s.multi_margin if multi else self._s.single_margin
+        chosen = [best]
+        for _, ev in ranked[1:]:
+            if len(chosen) >= limit:
+                break
+            if ev.numbers_ok and ev.coverage >= max(self._s.min_coverage, best.coverage - margin):
+                chosen.append(ev)
+        return chosen
+
+    def _quote(self, question: str, clause: Clause) -> str:
+        """The clause's sentences that carry the question's words (the whole row for a table)."""
+        spans = sentence_spans(clause.text)
+        if len(spans) <= 2:
+            return clause.text
+        words = self._tok.words(question)
+        scored = [(sum(normalize(w) in normalize(clause.text[s:e]) for w in words), s, e) for s, e in spans]
+        top = max(sc for sc, _, _ in scored)
+        keep = [(s, e) for sc, s, e in scored if sc == top and sc > 0][:2] or [spans[0]]
+        return "……".join(clause.text[s:e] for s, e in keep)
+
+    @staticmethod
+    def _table_row(clause: Clause) -> str:
+        """An indicator row read with its header: 指标 X；2020年 基础值 Y；…"""
+        header = [c.strip() for c in clause.context.split("|")]
+        cells = [c.strip() for c in clause.text.split("|")]
+        return "；".join(f"{h} {v}" for h, v in zip(header[1:], cells[1:]))
+
+    def compose(self, question: str, chosen: list[Evidence]) -> tuple[str, list[Citation]]:
+        lines, citations = [], []
+        for n, ev in enumerate(chosen, 1):
+            c = ev.hit.clause
+            doc = self._docs[c.doc_id]
+            quote = self._table_row(c) if c.kind == "table_row" else f"“{self._quote(question, c)}”"
+            lines.append(f"《{doc.title}》（{doc.doc_number}）{c.ref}：{quote}[{n}]")
+            citations.append(
+                Citation(
+                    n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, section=c.section,
+                    ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(ev.hit.score, 6),
+                )
+            )
+        return "\n".join(lines), citations

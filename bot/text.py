@@ -1,0 +1,48 @@
+"""Text helpers for Chinese policy text: matching normalisation and sentence spans.
+
+Quoted text is never normalised; ``normalize`` is only for comparing strings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACE = re.compile(r"\s+")
+# A sentence ends at 。；！？ (full or half width); the end mark stays with its sentence.
+_SENTENCE_END = re.compile(r"[。；;！!？?]")
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width brackets/digits to half width), lower case, no whitespace."""
+    return _SPACE.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans ``(s, e)`` of the sentences in ``text[start:end]``, trimmed of surrounding spaces."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        spans.append((pos, m.end()))
+        pos = m.end()
+    if pos < end:
+        spans.append((pos, end))
+    trimmed = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            trimmed.append((s, e))
+    return trimmed
+
+
+def chinese_numeral(numeral: str) -> int:
+    """Value of a small Chinese numeral (一 .. 九十九), as used in headings and article numbers."""
+    if "十" not in numeral:
+        return _CN_DIGITS[numeral]
+    tens, _, ones = numeral.partition("十")
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)

@@ -1,0 +1,64 @@
+"""Chinese segmentation for retrieval and matching: jieba with a policy-term dictionary,
+stopwords and colloquial-to-official synonyms, all shipped in ``bot/data``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import cached_property
+from importlib import resources
+
+import jieba
+
+from bot.text import normalize
+
+jieba.setLogLevel(logging.WARNING)
+
+_WORD = re.compile(r"[\w‰%]", re.UNICODE)
+
+
+def _data_lines(name: str) -> list[str]:
+    text = resources.files("bot").joinpath("data", name).read_text(encoding="utf-8")
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+class ChineseTokenizer:
+    """jieba search-mode tokens on normalised text, without stopwords and punctuation.
+
+    One instance holds its own ``jieba.Tokenizer`` so the user dictionary never leaks into the
+    process-wide jieba state.
+    """
+
+    @cached_property
+    def _jieba(self) -> jieba.Tokenizer:
+        tk = jieba.Tokenizer()
+        for line in _data_lines("userdict.txt"):
+            word, *rest = line.split()
+            tk.add_word(word, int(rest[0]) if rest else None)
+        return tk
+
+    @cached_property
+    def stopwords(self) -> frozenset[str]:
+        return frozenset(_data_lines("stopwords.txt"))
+
+    @cached_property
+    def synonyms(self) -> list[tuple[str, str]]:
+        pairs = [line.split("\t", 1) for line in _data_lines("synonyms.txt")]
+        return [(normalize(a), b) for a, b in pairs]
+
+    def tokens(self, text: str) -> list[str]:
+        """Content tokens of ``text`` (search mode: long words plus their sub-words)."""
+        return [
+            t for t in self._jieba.lcut_for_search(normalize(text))
+            if t not in self.stopwords and _WORD.search(t)
+        ]
+
+    def words(self, text: str) -> list[str]:
+        """Content words of ``text`` in precise mode, for measuring how much of a question is covered."""
+        return [t for t in self._jieba.lcut(normalize(text)) if t not in self.stopwords and _WORD.search(t)]
+
+    def expand(self, query: str) -> str:
+        """The query with the official wording of colloquial terms appended."""
+        q = normalize(query)
+        extra = [official for colloquial, official in self.synonyms if colloquial in q]
+        return " ".join([query, *extra]) if extra else query
