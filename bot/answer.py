@@ -1,9 +1,8 @@
 """Grounded extractive answers: pick the clauses that answer, quote their sentences verbatim.
 
 No LLM: every figure in an answer is copied from a cited clause, so it cannot be wrong by
-generation. Refusal combines several signals (coverage of the question's content words, dense
-similarity, whether a figure-seeking question finds a figure, whether the question's own numbers
-appear) because no single retrieval-score threshold separates answerable from unanswerable here.
+generation. The signals computed here (coverage of the question's words, unknown words, figures,
+the question's own numbers) feed the refusal decision in ``bot.refusal``.
 """
 
 from __future__ import annotations
@@ -19,11 +18,12 @@ from bot.tokenizer import ChineseTokenizer
 
 NOT_FOUND = "未在语料中找到能回答这个问题的条款。可以换个说法，或查阅原文。"
 
-# A question asks for a figure, date or deadline when it contains one of these.
-_FIGURE_QUESTION = re.compile(r"多少|几|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|哪一?年|什么时候|何时|时限|期限|之前|前完成|率")
 _MULTI_QUESTION = re.compile(r"分别|哪些|哪几|各是|各为|都有|都是|包括|几项|几个方面")
-_FIGURE = re.compile(r"\d|[一二三四五六七八九十百千]+[个项名户条]|百分之|全覆盖|每天|每年|年底|年末")
+_FIGURE = re.compile(r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人]|百分之|全覆盖|每天|每年|年底|年末")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Item and row numbers ("3.", "7 |") are structure, not figures.
+_NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
+
 
 
 @dataclass
@@ -34,13 +34,28 @@ class Evidence:
     coverage: float
     has_figure: bool
     numbers_ok: bool
+    words: list[str]
+    unknown: list[str]
 
 
 class Answerer:
     """Turns retrieval hits into an answer or a refusal."""
 
-    def __init__(self, settings: Settings, tokenizer: ChineseTokenizer, documents: dict[str, Document]) -> None:
+    def __init__(
+        self, settings: Settings, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause]
+    ) -> None:
         self._s, self._tok, self._docs = settings, tokenizer, documents
+        self._corpus = "\n".join(self._clause_norm(c) for c in clauses)
+
+    def _known(self, word: str) -> bool:
+        """Whether the corpus uses ``word``, its official synonym, or every part of it (人口比例)."""
+        if word in self._corpus or any(normalize(o) in self._corpus for o in self._alternatives(word)):
+            return True
+        parts = [p for p in self._tok.tokens(word) if len(p) > 1 and p != word]
+        return bool(parts) and all(p in self._corpus for p in parts)
+
+    def _alternatives(self, word: str) -> list[str]:
+        return [o for c, off in self._tok.synonyms if c == word for o in off.split()]
 
     def _clause_norm(self, clause: Clause) -> str:
         return normalize(" ".join((clause.section, clause.context, clause.text)))
@@ -55,8 +70,7 @@ class Answerer:
             if w in haystack:
                 total += 1.0
                 continue
-            alts = [normalize(o) for c, off in self._tok.synonyms if c == w for o in off.split()]
-            if any(a in haystack for a in alts):
+            if any(normalize(a) in haystack for a in self._alternatives(w)):
                 total += 1.0
                 continue
             grams = [w[i : i + 2] for i in range(len(w) - 1)]
@@ -67,32 +81,22 @@ class Answerer:
     def evidence(self, question: str, hits: list[Hit]) -> list[Evidence]:
         words = list(dict.fromkeys(self._tok.words(question)))
         numbers = _NUMBER.findall(normalize(question))
+        unknown = [w for w in words if len(w) > 1 and not self._known(w)]
         out = []
         for h in hits:
             hay = self._clause_norm(h.clause)
+            body = h.clause.text.split("|", 2)[-1] if h.clause.kind == "table_row" else _NUMBERING.sub("", h.clause.text)
             out.append(
                 Evidence(
                     hit=h,
                     coverage=self._coverage(words, hay),
-                    has_figure=bool(_FIGURE.search(normalize(h.clause.context + h.clause.text))),
+                    has_figure=bool(_FIGURE.search(normalize(body))),
                     numbers_ok=all(n in hay for n in numbers),
+                    words=words,
+                    unknown=unknown,
                 )
             )
         return out
-
-    def refusal_reason(self, question: str, best: Evidence | None) -> str | None:
-        """Why ``best`` does not answer ``question``, or None when it does."""
-        if best is None:
-            return "no_match"
-        if not best.numbers_ok:
-            return "unmatched_number"
-        if best.coverage < self._s.min_coverage:
-            return "low_coverage"
-        if best.hit.dense_rank is not None and best.hit.dense_score < self._s.min_dense and best.hit.bm25_rank is None:
-            return "low_similarity"
-        if _FIGURE_QUESTION.search(question) and not best.has_figure:
-            return "no_figure"
-        return None
 
     def select(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
         """The clauses to quote: the best-supported one, plus others as strong when the question asks

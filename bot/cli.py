@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -102,3 +103,45 @@ def search(
     for i, h in enumerate(hits, 1):
         table.add_row(str(i), f"{h.score:.4f}", str(h.bm25_rank or "-"), str(h.dense_rank or "-"), h.clause.id, escape(h.clause.text[:60]))
     console.print(table)
+
+
+@app.command("eval")
+def eval_(
+    gold: Annotated[Path, typer.Option("--gold", exists=True, dir_okay=False, help="Gold set (JSON Lines).")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics and per-question rows as JSON.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write report.json and report.md here.")] = None,
+    mode: Annotated[str, typer.Option(help="Retrieval: hybrid, bm25 or dense.")] = "hybrid",
+) -> None:
+    """Score retrieval, answers and refusals on a gold set."""
+    from rich.progress import track
+
+    from bot.evaluation import METRIC_KEYS, GoldSetError, evaluate, load_gold, write_reports
+
+    try:
+        questions = load_gold(gold)
+    except GoldSetError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    bot = _bot(retrieval=mode)
+    report = evaluate(
+        questions,
+        lambda q: bot.run(q, top_k=max(top_k, 5)),
+        progress=lambda xs: track(xs, description="Evaluating", console=err, transient=True),
+    )
+    if out:
+        write_reports(report, out, f"policy-bot eval: {gold.name} ({mode})")
+    if as_json:
+        print(json.dumps({k: report[k] for k in (*METRIC_KEYS, "questions")}, ensure_ascii=False, indent=1))
+        return
+    table = Table("metric", "overall", *report["by_tag"])
+    for k in METRIC_KEYS:
+        table.add_row(k, *[_fmt(v) for v in (report[k], *(m[k] for m in report["by_tag"].values()))])
+    console.print(table)
+    failures = [r for r in report["questions"] if r["failure"]]
+    for r in failures:
+        console.print(f"[red]{r['id']}[/red] {escape(r['question'])} → {r['failure']} (rank {r['rank'] or '-'})")
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))

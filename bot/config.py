@@ -31,15 +31,17 @@ class Settings(BaseSettings):
 
     top_k: int = Field(5, ge=1, le=50, description="Clauses returned by retrieval (and considered for an answer).")
     candidate_k: int = Field(30, ge=1, description="Candidates each retriever contributes to fusion.")
-    bm25_weight: float = Field(0.5, ge=0, description="Weight of BM25 in the weighted fusion.")
-    dense_weight: float = Field(0.5, ge=0, description="Weight of the dense retriever in the weighted fusion.")
+    bm25_weight: float = Field(0.7, ge=0, description="Weight of BM25 in the weighted fusion.")
+    dense_weight: float = Field(0.3, ge=0, description="Weight of the dense retriever in the weighted fusion.")
+    fusion: str = Field("relative", pattern="^(rrf|relative)$", description="Fusion: weighted RRF or weighted min-max scores.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank constant (Cormack et al. 2009 use 60).")
 
     max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")
 
-    # Refusal: calibrated on eval/dev.jsonl with benchmarks/calibrate.py (never on eval/gold.jsonl).
-    min_coverage: float = Field(0.5, ge=0, le=1, description="Share of the question's content words the evidence must cover.")
-    min_dense: float = Field(0.80, ge=-1, le=1, description="Minimum cosine between question and best clause.")
+    # Refusal model fitted on eval/dev.jsonl by benchmarks/calibrate.py (never on eval/gold.jsonl).
+    refusal_model: Path | None = Field(None, description="A refusal model JSON; default: the one shipped in bot/data.")
+    refusal_threshold: float | None = Field(None, ge=0, le=1, description="Override the model's calibrated threshold.")
+    min_coverage: float = Field(0.5, ge=0, le=1, description="A further clause is quoted only above this coverage of the question's words.")
     max_answer_clauses: int = Field(4, ge=1, description="Upper bound on clauses quoted in one answer.")
     single_margin: float = Field(0.05, ge=0, le=1, description="A second clause is quoted when its coverage is this close to the best.")
     multi_margin: float = Field(0.15, ge=0, le=1, description="The same margin for questions asking for several things (分别/哪些).")

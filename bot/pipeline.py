@@ -9,11 +9,12 @@ import time
 
 from llama_index.core import Settings as LlamaSettings
 
-from bot.answer import NOT_FOUND, Answerer
+from bot.answer import NOT_FOUND, Answerer, Evidence
 from bot.config import Settings, get_settings
 from bot.embedding import load_embedder
 from bot.indexing import LoadedIndex, ensure_index
 from bot.models import Answer
+from bot.refusal import RefusalModel, features, hard_reason
 from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
 from bot.tokenizer import ChineseTokenizer
 
@@ -43,9 +44,10 @@ class PolicyBot:
         self,
         settings: Settings | None = None,
         retrieval: RetrievalMode | str = RetrievalMode.HYBRID,
-        fusion: FusionMode | str = FusionMode.RRF,
+        fusion: FusionMode | str | None = None,
         show_progress: bool = False,
         embedder=None,
+        refusal: RefusalModel | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.embedder = embedder or load_embedder(self.settings)
@@ -59,12 +61,14 @@ class PolicyBot:
             DenseRetriever(self.index, self.embedder, s.candidate_k),
             weights=(s.bm25_weight, s.dense_weight),
             candidate_k=s.candidate_k,
-            mode=FusionMode(fusion),
+            mode=FusionMode(fusion or s.fusion),
             rrf_k=s.rrf_k,
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
         )
-        self.answerer = Answerer(s, self.tokenizer, self.index.documents)
+        self.refusal = refusal or RefusalModel.load(s.refusal_model)
+        self.refusal_threshold = s.refusal_threshold if s.refusal_threshold is not None else self.refusal.threshold
+        self.answerer = Answerer(s, self.tokenizer, self.index.documents, self.index.clauses)
 
     def check_question(self, question: object) -> str:
         """The question stripped, or ``InvalidQuestion`` saying what is wrong with it."""
@@ -79,23 +83,34 @@ class PolicyBot:
             raise InvalidQuestion("question contains binary or control characters")
         return q
 
+    def refusal_reason(self, question: str, chosen: list[Evidence], evidence: list[Evidence]) -> str | None:
+        """Why the chosen evidence does not answer the question, or None when it does."""
+        best = chosen[0] if chosen else None
+        reason = hard_reason(question, best)
+        if reason is None and self.refusal.probability(features(question, best, evidence)) < self.refusal_threshold:
+            reason = "low_confidence"
+        return reason
+
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         return self.retriever.search(self.check_question(query), top_k or self.settings.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer ``question`` with verbatim, cited clauses, or ``found=False`` with a reason."""
+        return self.run(question, top_k)[0]
+
+    def run(self, question: str, top_k: int | None = None) -> tuple[Answer, list[Hit]]:
+        """The answer and the ranked clauses it was chosen from (evaluation scores both)."""
         t0 = time.perf_counter()
         q = self.check_question(question)
         hits = self.retriever.search(q, top_k or self.settings.top_k)
         evidence = self.answerer.evidence(q, hits)
         chosen = self.answerer.select(q, evidence)
-        reason = self.answerer.refusal_reason(q, chosen[0] if chosen else None)
-        if reason is None and not any("\u4e00" <= ch <= "\u9fff" for ch in q):
-            reason = "not_chinese"
+        reason = self.refusal_reason(q, chosen, evidence)
         if reason:
             text, citations = NOT_FOUND, []
         else:
             text, citations = self.answerer.compose(q, chosen)
         latency = (time.perf_counter() - t0) * 1000
         logger.info("ask found=%s reason=%s latency_ms=%.1f", reason is None, reason, latency)
-        return Answer(question=q, found=reason is None, answer=text, citations=citations, latency_ms=round(latency, 2), reason=reason)
+        answer = Answer(question=q, found=reason is None, answer=text, citations=citations, latency_ms=round(latency, 2), reason=reason)
+        return answer, hits

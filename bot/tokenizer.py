@@ -29,6 +29,8 @@ class ChineseTokenizer:
     process-wide jieba state.
     """
 
+    # HMM off: jieba's HMM glues unknown characters to neighbours ("村要", "前要"); without it,
+    # unknown runs fall apart into single characters and stopwords come off cleanly.
     @cached_property
     def _jieba(self) -> jieba.Tokenizer:
         tk = jieba.Tokenizer()
@@ -49,13 +51,13 @@ class ChineseTokenizer:
     def tokens(self, text: str) -> list[str]:
         """Content tokens of ``text`` (search mode: long words plus their sub-words)."""
         return [
-            t for t in self._jieba.lcut_for_search(normalize(text))
+            t for t in self._jieba.lcut_for_search(normalize(text), HMM=False)
             if t not in self.stopwords and _WORD.search(t)
         ]
 
     def words(self, text: str) -> list[str]:
         """Content words of ``text`` in precise mode, for measuring how much of a question is covered."""
-        return [t for t in self._jieba.lcut(normalize(text)) if t not in self.stopwords and _WORD.search(t)]
+        return [t for t in self._jieba.lcut(normalize(text), HMM=False) if t not in self.stopwords and _WORD.search(t)]
 
     def expand(self, query: str) -> str:
         """The query with the official wording of colloquial terms appended."""

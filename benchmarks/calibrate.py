@@ -1,0 +1,72 @@
+"""Fit the refusal model on the dev split and write ``bot/data/refusal.json``.
+
+    python benchmarks/calibrate.py [--dev eval/dev.jsonl]
+
+Only the dev split is used (never eval/gold.jsonl). Rows a hard rule already decides are left out
+of the fit. The threshold maximises refusal accuracy + (1 - false-refusal rate) on dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from bot.evaluation import load_gold
+from bot.pipeline import PolicyBot
+from bot.refusal import FEATURES, RefusalModel, features, fit, hard_reason
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--dev", type=Path, default=Path("eval/dev.jsonl"))
+    ap.add_argument("--out", type=Path, default=Path("bot/data/refusal.json"))
+    ap.add_argument("--l2", type=float, default=1.0)
+    args = ap.parse_args()
+
+    bot = PolicyBot(refusal=RefusalModel.always_answer())
+    rows = []
+    for g in load_gold(args.dev):
+        hits = bot.retriever.search(g.question, bot.settings.top_k)
+        evidence = bot.answerer.evidence(g.question, hits)
+        chosen = bot.answerer.select(g.question, evidence)
+        best = chosen[0] if chosen else None
+        hard = hard_reason(g.question, best)
+        rows.append((g.answerable, hard, features(g.question, best, evidence) if best else None))
+
+    soft = [(y, x) for y, hard, x in rows if hard is None]
+    x = np.stack([x for _, x in soft])
+    y = np.array([float(a) for a, _ in soft])
+    mean, std, w, b = fit(x, y, l2=args.l2)
+    model = RefusalModel(mean, std, w, b, 0.5, {})
+    probs = np.array([model.probability(v) for v in x])
+
+    n_ans = sum(a for a, _, _ in rows)
+    n_una = len(rows) - n_ans
+    hard_refused_ans = sum(a and h is not None for a, h, _ in rows)
+    hard_refused_una = sum((not a) and h is not None for a, h, _ in rows)
+    best_t, best_score = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        refused_ans = hard_refused_ans + int(((probs < t) & (y == 1)).sum())
+        refused_una = hard_refused_una + int(((probs < t) & (y == 0)).sum())
+        score = refused_una / n_una + 1 - refused_ans / n_ans
+        if score > best_score + 1e-9:
+            best_t, best_score = float(t), score
+    refused_ans = hard_refused_ans + int(((probs < best_t) & (y == 1)).sum())
+    refused_una = hard_refused_una + int(((probs < best_t) & (y == 0)).sum())
+    model.threshold = best_t
+    model.meta = {
+        "fitted_on": str(args.dev), "rows": len(rows), "soft_rows": len(soft), "l2": args.l2,
+        "dev_refusal_accuracy": round(refused_una / n_una, 4), "dev_false_refusal_rate": round(refused_ans / n_ans, 4),
+    }
+    args.out.write_text(model.to_json() + "\n", encoding="utf-8")
+    print(f"fitted on {len(soft)} of {len(rows)} dev rows ({len(rows) - len(soft)} decided by hard rules)")
+    for name, weight in zip(FEATURES, w):
+        print(f"  {name:<15} {weight:+.3f}")
+    print(f"threshold {best_t:.2f}: dev refusal accuracy {model.meta['dev_refusal_accuracy']:.3f}, "
+          f"false-refusal rate {model.meta['dev_false_refusal_rate']:.3f} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
