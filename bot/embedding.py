@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,12 @@ class SentenceTransformerEmbedding(_NumpyEmbedding):
     _query_prompt: str = PrivateAttr(default="")
 
     def __init__(self, path: Path, query_prompt: str = "", **kwargs: Any) -> None:
-        if not Path(path).is_dir():
+        path = Path(path).resolve()
+        if not path.is_dir():
             raise FileNotFoundError(f"embedder_path {path} is not a model directory")
-        super().__init__(model_name=f"st/{Path(path).name}", **kwargs)
+        # The name keys the embedding cache, so it must tell two folders called "model" apart.
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+        super().__init__(model_name=f"st/{path.name}-{digest}", **kwargs)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 

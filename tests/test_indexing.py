@@ -1,0 +1,114 @@
+"""Index builds are atomic, cached per clause, and rebuilt when the corpus or settings change."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from pydantic import PrivateAttr
+
+from bot.config import Settings
+from bot.embedding import _NumpyEmbedding
+from bot.indexing import build_index, current_build, ensure_index, is_fresh, load_index
+
+
+class CountingEmbedding(_NumpyEmbedding):
+    """The real embedder, counting how many passages it is asked to embed."""
+
+    _inner = PrivateAttr()
+    _fail: bool = PrivateAttr(False)
+    _count: int = PrivateAttr(0)
+
+    def __init__(self, inner, fail: bool = False) -> None:
+        super().__init__(model_name=inner.model_name)
+        self._inner, self._fail = inner, fail
+
+    @property
+    def embedded(self) -> int:
+        return self._count
+
+    def _encode(self, texts, is_query):
+        if self._fail and not is_query:
+            raise RuntimeError("embedder crashed mid-build")
+        self._count += 0 if is_query else len(texts)
+        return self._inner._encode(texts, is_query)
+
+
+@pytest.fixture()
+def own_corpus(tmp_path, settings, bot):
+    """A private copy of the corpus, with the session's embedding cache so builds stay fast."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(settings.corpus_dir, corpus)
+    shutil.copytree(settings.index_dir / "cache", tmp_path / "indexes" / "cache")
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes")
+
+
+def _append(settings: Settings, line: str) -> None:
+    doc = settings.corpus_dir / "docs" / "xc-plan.txt"
+    doc.write_text(doc.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
+
+
+def test_first_build_embeds_every_clause(tmp_path, settings, embedder):
+    cold = Settings(corpus_dir=settings.corpus_dir, index_dir=tmp_path / "indexes")
+    counting = CountingEmbedding(embedder)
+    index = ensure_index(cold, counting)
+    assert counting.embedded == len(index.clauses)
+
+
+def test_build_writes_a_complete_index_and_manifest(own_corpus, embedder):
+    path = build_index(own_corpus, CountingEmbedding(embedder))
+    index = load_index(path)
+    assert index.manifest["n_clauses"] == len(index.clauses) == index.vector_store.client.ntotal
+    assert index.manifest["embedder"] == embedder.model_name
+    assert index.manifest["dimension"] == 384
+    assert {"corpus_hash", "versions", "tokenizer"} <= set(index.manifest)
+
+
+def test_unchanged_rebuild_embeds_nothing(own_corpus, embedder):
+    build_index(own_corpus, CountingEmbedding(embedder))
+    again = CountingEmbedding(embedder)
+    build_index(own_corpus, again)
+    assert again.embedded == 0
+
+
+def test_changed_document_is_detected_and_only_new_clauses_are_embedded(own_corpus, embedder):
+    ensure_index(own_corpus, CountingEmbedding(embedder))
+    _append(own_corpus, "4.新增条款。社区每月开展一次测试活动。")
+    assert not is_fresh(own_corpus, embedder.model_name)
+    second = CountingEmbedding(embedder)
+    rebuilt = ensure_index(own_corpus, second)
+    assert second.embedded == 1
+    assert rebuilt.clauses[-1].text == "4.新增条款。社区每月开展一次测试活动。"
+
+
+def test_changed_parser_setting_makes_the_index_stale(own_corpus, embedder):
+    build_index(own_corpus, CountingEmbedding(embedder))
+    assert is_fresh(own_corpus, embedder.model_name)
+    other = own_corpus.model_copy(update={"max_clause_chars": 120})
+    assert not is_fresh(other, embedder.model_name)
+    assert not is_fresh(own_corpus, "another/embedder")
+
+
+def test_failed_build_leaves_the_previous_index_live(own_corpus, embedder):
+    good = build_index(own_corpus, CountingEmbedding(embedder))
+    _append(own_corpus, "4.又一条。内容。")
+    with pytest.raises(RuntimeError, match="crashed"):
+        build_index(own_corpus, CountingEmbedding(embedder, fail=True))
+    assert current_build(own_corpus.index_dir) == good
+    leftovers = [p.name for p in (own_corpus.index_dir / "builds").iterdir() if p.name.startswith(".tmp")]
+    assert leftovers == []
+    assert load_index(good).manifest["n_clauses"] > 0
+
+
+def test_old_builds_are_pruned_but_the_previous_one_is_kept(own_corpus, embedder):
+    paths = [build_index(own_corpus, CountingEmbedding(embedder)) for _ in range(3)]
+    remaining = sorted(p.name for p in (own_corpus.index_dir / "builds").iterdir())
+    assert remaining == sorted(p.name for p in paths[-2:])
+    assert current_build(own_corpus.index_dir) == paths[-1]
+
+
+def test_dense_vectors_are_normalised(bot):
+    index = bot.index.vector_store.client
+    vecs = index.reconstruct_n(0, index.ntotal)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-3)
