@@ -196,7 +196,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _swap_current(settings.index_dir, build_id)
-    _remove_old_builds(builds, keep={build_id})
+    _remove_old_builds(builds)
     logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
     return final
 
@@ -208,12 +208,11 @@ def _swap_current(index_dir: Path, build_id: str) -> None:
     os.replace(tmp, index_dir / "CURRENT")
 
 
-def _remove_old_builds(builds: Path, keep: set[str]) -> None:
+def _remove_old_builds(builds: Path) -> None:
     """Drop all but the newest two builds (a reader may still be loading the previous one)."""
     done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
     for old in done[:-2]:
-        if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_index(path: Path) -> LoadedIndex:
