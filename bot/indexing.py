@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class LoadedIndex:
     clauses: list[Clause]
     bm25: bm25s.BM25
     vector_store: FaissVectorStore
+
+    @cached_property
+    def clause_positions(self) -> dict[str, int]:
+        return {c.id: i for i, c in enumerate(self.clauses)}
 
 
 def index_text(clause: Clause) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import time
@@ -69,6 +70,7 @@ class PolicyBot:
         self.refusal = refusal or RefusalModel.load(s.refusal_model)
         self.refusal_threshold = s.refusal_threshold if s.refusal_threshold is not None else self.refusal.threshold
         self.answerer = Answerer(s, self.tokenizer, self.index.documents, self.index.clauses)
+        self._cached = functools.lru_cache(maxsize=s.answer_cache_size)(self._answer) if s.answer_cache_size else self._answer
 
     def check_question(self, question: object) -> str:
         """The question stripped, or ``InvalidQuestion`` saying what is wrong with it."""
@@ -99,10 +101,20 @@ class PolicyBot:
         return self.run(question, top_k)[0]
 
     def run(self, question: str, top_k: int | None = None) -> tuple[Answer, list[Hit]]:
-        """The answer and the ranked clauses it was chosen from (evaluation scores both)."""
+        """The answer and the ranked clauses it was chosen from (evaluation scores both).
+
+        Answers are cached per (question, top_k): the index is read-only, so a repeated question
+        (a hall of trainees asking the same thing) costs a dictionary look-up.
+        """
         t0 = time.perf_counter()
         q = self.check_question(question)
-        hits = self.retriever.search(q, top_k or self.settings.top_k)
+        answer, hits = self._cached(q, top_k or self.settings.top_k)
+        latency = round((time.perf_counter() - t0) * 1000, 2)
+        logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
+        return answer.model_copy(update={"latency_ms": latency}), hits
+
+    def _answer(self, q: str, top_k: int) -> tuple[Answer, list[Hit]]:
+        hits = self.retriever.search(q, top_k)
         evidence = self.answerer.evidence(q, hits)
         chosen = self.answerer.select(q, evidence)
         reason = self.refusal_reason(q, chosen, evidence)
@@ -110,7 +122,4 @@ class PolicyBot:
             text, citations = NOT_FOUND, []
         else:
             text, citations = self.answerer.compose(q, chosen)
-        latency = (time.perf_counter() - t0) * 1000
-        logger.info("ask found=%s reason=%s latency_ms=%.1f", reason is None, reason, latency)
-        answer = Answer(question=q, found=reason is None, answer=text, citations=citations, latency_ms=round(latency, 2), reason=reason)
-        return answer, hits
+        return Answer(question=q, found=reason is None, answer=text, citations=citations, latency_ms=0.0, reason=reason), hits

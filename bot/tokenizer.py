@@ -36,7 +36,10 @@ class ChineseTokenizer:
         tk = jieba.Tokenizer()
         for line in _data_lines("userdict.txt"):
             word, *rest = line.split()
-            tk.add_word(word, int(rest[0]) if rest else None)
+            if word.startswith("-"):  # a jieba word that mis-segments policy text, e.g. 和县 in "市辖区和县(市、区)"
+                tk.del_word(word[1:])
+            else:
+                tk.add_word(word, int(rest[0]) if rest else None)
         return tk
 
     @cached_property

@@ -30,6 +30,49 @@ def bot(settings, embedder) -> PolicyBot:
     return PolicyBot(settings, embedder=embedder)
 
 
+class LiveServer:
+    """A real uvicorn server on a free 127.0.0.1 port, in a background thread."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        import httpx
+
+        for _ in range(200):
+            try:
+                if httpx.get(self.url + "/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(settings, bot):
+    from bot.api import create_app
+
+    server = LiveServer(create_app(settings, bot=bot))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def plan():
     doc = next(d for d in load_catalog(CORPUS) if d.id == "xc-plan")

@@ -1,0 +1,104 @@
+"""Service load benchmark (not a test): /v1/ask against /healthz on the same server, one run.
+
+    python benchmarks/load.py [--clients 50] [--seconds 15] [--workers 1]
+
+Starts ``policy-bot serve`` on a free 127.0.0.1 port, then for each endpoint runs ``--clients``
+concurrent clients (asyncio + httpx) for ``--seconds``, and prints requests/s, p50/p95 latency,
+errors, and the /v1/ask : /healthz throughput ratio. Bounded in time; loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def drive(url: str, method: str, bodies: list | None, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def worker(seed: int) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    if method == "GET":
+                        r = await client.get(url)
+                    else:
+                        r = await client.post(url, json={"question": rng.choice(bodies)})
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - t0) * 1000)
+                errors += not ok
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+    lat = np.array(latencies)
+    return {"requests": len(lat), "errors": errors, "rps": len(lat) / elapsed,
+            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--no-cache", action="store_true", help="disable the answer cache (every request does the full work)")
+    args = ap.parse_args()
+    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(args.workers)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=os.environ | ({"POLICYBOT_ANSWER_CACHE_SIZE": "0"} if args.no_cache else {}))
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("server did not start")
+        asyncio.run(drive(base + "/v1/ask", "POST", questions, 4, 2))  # warm-up
+        health = asyncio.run(drive(base + "/healthz", "GET", None, args.clients, args.seconds))
+        ask = asyncio.run(drive(base + "/v1/ask", "POST", questions, args.clients, args.seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"{args.clients} clients, {args.seconds:.0f} s per endpoint, {args.workers} worker(s), {os.cpu_count()} cores, "
+          f"answer cache {'off' if args.no_cache else 'on'}, {len(questions)} distinct questions")
+    for name, r in (("/healthz", health), ("/v1/ask", ask)):
+        print(f"{name:<9} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  "
+              f"{r['requests']} requests, {r['errors']} errors")
+    print(f"throughput ratio /v1/ask : /healthz = {ask['rps'] / health['rps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""OpenAI-compatible ``/v1/chat/completions`` (model ``policy-bot``), plain and streaming (SSE).
+
+The last user message is the question; earlier turns are not used (answers are grounded in the
+corpus alone). Citations appear in the message text and, for clients that can use them, in an
+extra top-level ``citations`` field (on the final chunk when streaming).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+
+from bot.api.deps import get_bot, get_settings
+from bot.api.errors import APIError
+from bot.api.schemas import ChatRequest, ErrorResponse
+from bot.config import Settings
+from bot.models import Answer
+from bot.pipeline import PolicyBot
+
+router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
+# Stream in readable pieces: up to a punctuation mark, or this many characters.
+_PIECE = re.compile(r".{1,24}?[，。；：、！？\n]|.{1,24}", re.S)
+
+
+def message_text(answer: Answer) -> str:
+    """The answer as chat text: the quoted answer, then one line per citation."""
+    if not answer.found:
+        return answer.answer
+    refs = [f"[{c.n}] 《{c.title}》（{c.doc_number}）{c.ref}｜{c.clause_id}" for c in answer.citations]
+    return answer.answer + "\n\n引用：\n" + "\n".join(refs)
+
+
+def _extras(answer: Answer) -> dict:
+    return {"found": answer.found, "reason": answer.reason, "citations": [c.model_dump() for c in answer.citations]}
+
+
+def _question(req: ChatRequest, settings: Settings) -> str:
+    if req.model != settings.model_name:
+        raise APIError(404, "model_not_found", f"unknown model {req.model!r}; this server serves {settings.model_name!r}", param="model")
+    users = [m for m in req.messages if m.role == "user"]
+    if not users:
+        raise APIError(400, "no_user_message", "messages must contain a user message with the question", param="messages")
+    return users[-1].text()
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completion (plain or stream)")
+def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
+                     settings: Annotated[Settings, Depends(get_settings)]):
+    answer = bot.ask(_question(req, settings))
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    text = message_text(answer)
+    if req.stream:
+        return StreamingResponse(_stream(completion_id, created, req.model, text, answer), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return {
+        "id": completion_id, "object": "chat.completion", "created": created, "model": req.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        **_extras(answer),
+    }
+
+
+def _stream(completion_id: str, created: int, model: str, text: str, answer: Answer) -> Iterator[str]:
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _PIECE.findall(text):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop", **_extras(answer))
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,33 @@
+"""Shared request dependencies: the loaded pipeline and the optional API key."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import Request
+
+from bot.api.errors import APIError
+from bot.config import Settings
+from bot.pipeline import PolicyBot
+
+
+def get_bot(request: Request) -> PolicyBot:
+    bot = getattr(request.app.state, "bot", None)
+    if bot is None:
+        raise APIError(503, "not_ready", "the index is still loading; retry shortly", type_="server_error")
+    return bot
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def require_api_key(request: Request) -> None:
+    """With ``POLICYBOT_API_KEY`` set, /v1 routes need ``Authorization: Bearer <key>``."""
+    key = request.app.state.settings.api_key
+    if key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), key.get_secret_value().encode()):
+        raise APIError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                       type_="authentication_error")

@@ -1,0 +1,144 @@
+// Chat page: streams /v1/chat/completions, then renders citations as clickable markers.
+"use strict";
+const log = document.getElementById("log");
+const form = document.getElementById("ask");
+const input = document.getElementById("question");
+const send = document.getElementById("send");
+const apikey = document.getElementById("apikey");
+apikey.value = localStorage.getItem("policybot-key") || "";
+apikey.addEventListener("change", () => localStorage.setItem("policybot-key", apikey.value));
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  if (apikey.value) h.Authorization = "Bearer " + apikey.value;
+  return h;
+}
+
+// The answer part of the streamed text, with [n] turned into buttons that open citation n.
+function renderAnswer(box, answer, citations) {
+  box.textContent = "";
+  const parts = answer.split(/(\[\d+\])/);
+  for (const part of parts) {
+    const m = part.match(/^\[(\d+)\]$/);
+    if (m && citations[Number(m[1]) - 1]) {
+      const b = el("button", "marker", m[1]);
+      b.type = "button";
+      b.title = "查看引用 [" + m[1] + "]";
+      b.addEventListener("click", () => {
+        const d = document.getElementById(box.dataset.id + "-c" + m[1]);
+        d.open = true;
+        d.scrollIntoView({ block: "nearest" });
+      });
+      box.appendChild(b);
+    } else {
+      box.appendChild(document.createTextNode(part));
+    }
+  }
+}
+
+function renderCitations(msg, id, citations) {
+  const list = el("div", "citations");
+  citations.forEach((c) => {
+    const d = el("details", "citation");
+    d.id = id + "-c" + c.n;
+    d.appendChild(el("summary", null, "[" + c.n + "] 《" + c.title + "》（" + c.doc_number + "）" + c.ref));
+    d.appendChild(el("div", "section", c.section + " · " + c.clause_id));
+    if (c.context) d.appendChild(el("div", "section", c.context));
+    d.appendChild(el("blockquote", null, c.text));
+    list.appendChild(d);
+  });
+  msg.appendChild(list);
+}
+
+function addTools(msg, text) {
+  const tools = el("div", "tools");
+  const copy = el("button", "copy", "复制回答");
+  copy.type = "button";
+  copy.addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText(text); copy.textContent = "已复制"; }
+    catch (e) { copy.textContent = "复制失败"; }
+  });
+  tools.appendChild(copy);
+  msg.appendChild(tools);
+}
+
+async function ask(question) {
+  log.appendChild(el("div", "msg user", question));
+  const msg = el("div", "msg bot");
+  const id = "a" + Date.now();
+  const body = el("div", "answer");
+  body.dataset.id = id;
+  body.textContent = "正在查找……";
+  msg.appendChild(body);
+  log.appendChild(msg);
+  send.disabled = true;
+  let text = "";
+  let final = null;
+  try {
+    const res = await fetch("/v1/chat/completions", {
+      method: "POST", headers: headers(),
+      body: JSON.stringify({ model: "policy-bot", stream: true, messages: [{ role: "user", content: question }] }),
+    });
+    if (!res.ok) {
+      const err = await res.json().catch(() => ({}));
+      throw new Error((err.error && err.error.message) || ("HTTP " + res.status));
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    body.textContent = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buf.indexOf("\n\n")) >= 0) {
+        const line = buf.slice(0, cut).trim();
+        buf = buf.slice(cut + 2);
+        if (!line.startsWith("data:")) continue;
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") continue;
+        const chunk = JSON.parse(data);
+        const delta = chunk.choices[0].delta.content || "";
+        text += delta;
+        body.textContent = text;
+        if (chunk.choices[0].finish_reason) final = chunk;
+      }
+    }
+    if (!final) throw new Error("回答中断，请重试");
+    if (final.found) {
+      const answer = text.split("\n\n引用：")[0];
+      renderAnswer(body, answer, final.citations);
+      renderCitations(msg, id, final.citations);
+    } else {
+      msg.classList.add("notfound");
+      msg.insertBefore(el("div", "badge", "未在规划中找到"), body);
+    }
+    addTools(msg, text);
+  } catch (e) {
+    msg.classList.add("error");
+    body.textContent = "出错了：" + e.message;
+  } finally {
+    send.disabled = false;
+    msg.scrollIntoView({ block: "end" });
+  }
+}
+
+form.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const q = input.value.trim();
+  if (!q) return;
+  input.value = "";
+  ask(q);
+});
+input.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+});
+document.querySelectorAll(".example").forEach((b) => b.addEventListener("click", () => ask(b.textContent)));

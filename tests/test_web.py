@@ -1,0 +1,88 @@
+"""The chat page in a real headless Chromium (Debian's, driven by Playwright): ask, read, expand."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # .ci/run installs Debian's chromium; a missing browser is a failure, not a skip.
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} missing: apt-get install chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    yield page
+    context.close()
+
+
+def _ask(page, question: str) -> None:
+    page.fill("#question", question)
+    page.click("#send")
+
+
+def test_answer_streams_in_with_a_citation_that_expands(page):
+    _ask(page, "社区综合服务设施每天开放多长时间？")
+    marker = page.locator(".msg.bot .marker").first
+    expect(marker).to_be_visible(timeout=15_000)
+    expect(page.locator(".msg.bot .answer").first).to_contain_text("8小时")
+    marker.click()
+    cite = page.locator(".citation").first
+    expect(cite).to_have_attribute("open", "")
+    expect(cite.locator("blockquote")).to_contain_text("开放时间每天不少于8小时")
+    expect(cite.locator(".section").first).to_contain_text("二、主要任务 > (四)创新社区服务机制")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
+
+
+def test_unanswerable_question_shows_the_not_found_state(page):
+    _ask(page, "许昌市今年的低保标准是多少？")
+    expect(page.locator(".msg.bot.notfound .badge")).to_have_text("未在规划中找到", timeout=15_000)
+    expect(page.locator(".msg.bot .marker")).to_have_count(0)
+
+
+def test_example_question_button_asks_it(page):
+    page.locator(".example").first.click()
+    expect(page.locator(".msg.user").first).to_have_text("社区党建工作联席会议制度由谁牵头？")
+    expect(page.locator(".msg.bot .answer").first).to_contain_text("街道党工委牵头", timeout=15_000)
+
+
+def test_copy_button_copies_the_answer(browser, live_server):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    _ask(page, "灾害信息员每个村设几名")
+    page.locator(".tools .copy").first.click(timeout=15_000)
+    expect(page.locator(".tools .copy").first).to_have_text("已复制")
+    assert "灾害信息员" in page.evaluate("navigator.clipboard.readText()")
+    context.close()
+
+
+def test_works_on_a_phone_sized_screen(browser, live_server):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    _ask(page, "城市社区综合服务设施覆盖率到2025年的目标值是多少？")
+    expect(page.locator(".msg.bot .marker").first).to_be_visible(timeout=15_000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"page scrolls sideways on a phone ({width}px)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-phone.png"), full_page=True)
+    context.close()
