@@ -160,14 +160,14 @@ class Answerer:
     def compose(self, question: str, chosen: list[Evidence]) -> tuple[str, list[Citation]]:
         lines, citations = [], []
         for n, ev in enumerate(chosen, 1):
-            c = ev.hit.clause
-            doc = self._docs[c.doc_id]
+            c, doc = ev.hit.clause, self._docs[ev.hit.clause.doc_id]
             quote = self._table_row(c) if c.kind == "table_row" else f"“{self._quote(question, c)}”"
             lines.append(f"《{doc.title}》（{doc.doc_number}）{c.ref}：{quote}[{n}]")
-            citations.append(
-                Citation(
-                    n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, section=c.section,
-                    ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(ev.hit.score, 6),
-                )
-            )
+            citations.append(self.citation(n, ev.hit))
         return "\n".join(lines), citations
+
+    def citation(self, n: int, hit: Hit) -> Citation:
+        """``hit`` as citation number ``n``."""
+        c, doc = hit.clause, self._docs[hit.clause.doc_id]
+        return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, section=c.section,
+                        ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(hit.score, 6))

@@ -79,6 +79,8 @@ def ask(
         console.print(f"[yellow]{escape(answer.answer)}[/yellow]")
         return
     console.print(escape(answer.answer))
+    if answer.guard and answer.guard.intervened:
+        console.print(f"[dim]grounding guard: {answer.guard.action} ({escape('; '.join(answer.guard.problems)[:200])})[/dim]")
     console.print()
     for c in answer.citations:
         console.print(f"[bold][{c.n}][/bold] 《{escape(c.title)}》{escape(c.doc_number)} · {escape(c.section)} · [dim]{c.clause_id}[/dim]")
@@ -113,6 +115,7 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics and per-question rows as JSON.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write report.json and report.md here.")] = None,
     mode: Annotated[str, typer.Option(help="Retrieval: hybrid, bm25 or dense.")] = "hybrid",
+    generative: Annotated[bool, typer.Option("--generative", help="Answer through the configured LLM (POLICYBOT_LLM_*).")] = False,
 ) -> None:
     """Score retrieval, answers and refusals on a gold set."""
     from rich.progress import track
@@ -125,18 +128,29 @@ def eval_(
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     bot = _bot(retrieval=mode)
+    if generative and bot.generator is None:
+        err.print("[red]error:[/red] --generative needs POLICYBOT_LLM_BASE_URL and POLICYBOT_LLM_MODEL")
+        raise typer.Exit(2)
+    if not generative:
+        bot.generator = None
+
+    def run(q: str):
+        k = max(top_k, 5)
+        return (bot.ask(q, top_k=k), bot.run(q, top_k=k)[1]) if generative else bot.run(q, top_k=k)
+
     report = evaluate(
         questions,
-        lambda q: bot.run(q, top_k=max(top_k, 5)),
+        run,
         progress=lambda xs: track(xs, description="Evaluating", console=err, transient=True),
     )
     if out:
         write_reports(report, out, f"policy-bot eval: {gold.name} ({mode})")
     if as_json:
-        print(json.dumps({k: report[k] for k in (*METRIC_KEYS, "questions")}, ensure_ascii=False, indent=1))
+        keys = [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_"))), "questions"]
+        print(json.dumps({k: report[k] for k in keys}, ensure_ascii=False, indent=1))
         return
     table = Table("metric", "overall", *report["by_tag"])
-    for k in METRIC_KEYS:
+    for k in [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_")))]:
         table.add_row(k, *[_fmt(v) for v in (report[k], *(m[k] for m in report["by_tag"].values()))])
     console.print(table)
     failures = [r for r in report["questions"] if r["failure"]]

@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
     max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
 
+    # Generative answers through any OpenAI-compatible server (vLLM, Ollama, llama.cpp, DashScope …).
+    llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:11434/v1 (Ollama); unset: extractive answers only.")
+    llm_model: str | None = Field(None, description="Model name on that server, e.g. qwen2.5:7b-instruct.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the LLM server, if it needs one.")
+    llm_timeout: float = Field(20.0, gt=0, description="Seconds a user may wait for the LLM in total, retries included.")
+    llm_retries: int = Field(2, ge=0, le=5, description="Retries on timeouts, connection errors, 429 and 5xx.")
+    llm_max_tokens: int = Field(512, ge=16)
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    prompts_dir: Path = Field(_DEFAULT_ROOT / "prompts", description="Folder with system.zh.md and answer.zh.md.")
+
     api_key: SecretStr | None = Field(None, description="When set, every /v1 route requires 'Authorization: Bearer <key>'.")
     cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")

@@ -86,7 +86,8 @@ def score_question(gold: GoldQuestion, answer: Answer, hits: list[Hit]) -> dict:
     """Per-question outcome, with a failure reason a person can act on."""
     row = {"id": gold.id, "question": gold.question, "tags": gold.tags, "answerable": gold.answerable,
            "found": answer.found, "refusal_reason": answer.reason, "latency_ms": answer.latency_ms,
-           "cited": [c.clause_id for c in answer.citations], "answer": answer.answer}
+           "cited": [c.clause_id for c in answer.citations], "answer": answer.answer,
+           "mode": answer.mode, "guard": answer.guard.action if answer.guard else None}
     if not gold.answerable:
         row.update(rank=None, correct=None, relevant_citations=0, failure=None if not answer.found else "answered_unanswerable")
         return row
@@ -133,6 +134,18 @@ def summarize(rows: list[dict]) -> dict:
         "false_refusal_rate": _ratio(sum(not r["found"] for r in ans), len(ans)),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
+    } | _guard_metrics(rows)
+
+
+def _guard_metrics(rows: list[dict]) -> dict:
+    """In generative mode: how often the guard intervened, and how often the LLM's text was shown."""
+    guarded = [r for r in rows if r.get("guard")]
+    if not guarded:
+        return {}
+    return {
+        "guard_intervention_rate": _ratio(sum(r["guard"] != "none" for r in guarded), len(guarded)),
+        "guard_fallback_rate": _ratio(sum(r["guard"] == "fallback" for r in guarded), len(guarded)),
+        "generative_rate": _ratio(sum(r["mode"] == "generative" for r in guarded), len(guarded)),
     }
 
 
@@ -162,8 +175,8 @@ def write_reports(report: dict, out: Path, title: str) -> None:
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     lines = [f"# {title}", "", "| metric | overall | " + " | ".join(report["by_tag"]) + " |",
              "|---|---|" + "---|" * len(report["by_tag"])]
-    for k in METRIC_KEYS:
-        cells = [_fmt(report[k])] + [_fmt(m[k]) for m in report["by_tag"].values()]
+    for k in [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_")))]:
+        cells = [_fmt(report[k])] + [_fmt(m.get(k)) for m in report["by_tag"].values()]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     failures = [r for r in report["questions"] if r["failure"]]
     lines += ["", f"## Failures ({len(failures)})", "", "| id | question | failure | rank | cited |", "|---|---|---|---|---|"]

@@ -58,6 +58,14 @@ class Citation(BaseModel):
     score: float
 
 
+class Guard(BaseModel):
+    """What the grounding guard did to a generated answer."""
+
+    intervened: bool
+    action: Literal["none", "stripped", "fallback"]
+    problems: list[str] = []
+
+
 class Answer(BaseModel):
     """The answer contract of ``policy-bot ask --json`` and ``POST /v1/ask``."""
 
@@ -67,3 +75,5 @@ class Answer(BaseModel):
     citations: list[Citation]
     latency_ms: float
     reason: str | None = Field(None, description="Why no answer was given (found=false), machine-readable")
+    mode: Literal["extractive", "generative"] = "extractive"
+    guard: Guard | None = Field(None, description="Set when an LLM was asked: whether the grounding guard intervened")

@@ -7,12 +7,14 @@ import functools
 import io
 import logging
 import time
+from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
 
 from bot.answer import NOT_FOUND, Answerer, Evidence
 from bot.config import Settings, get_settings
 from bot.embedding import load_embedder
+from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
 from bot.models import Answer
 from bot.refusal import RefusalModel, features, hard_reason
@@ -70,6 +72,7 @@ class PolicyBot:
         self.refusal = refusal or RefusalModel.load(s.refusal_model)
         self.refusal_threshold = s.refusal_threshold if s.refusal_threshold is not None else self.refusal.threshold
         self.answerer = Answerer(s, self.tokenizer, self.index.documents, self.index.clauses)
+        self.generator = Generator(s) if s.llm_base_url and s.llm_model else None
         self._cached = functools.lru_cache(maxsize=s.answer_cache_size)(self._answer) if s.answer_cache_size else self._answer
 
     def check_question(self, question: object) -> str:
@@ -97,8 +100,27 @@ class PolicyBot:
         return self.retriever.search(self.check_question(query), top_k or self.settings.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer ``question`` with verbatim, cited clauses, or ``found=False`` with a reason."""
-        return self.run(question, top_k)[0]
+        """Answer ``question`` with cited clauses, or ``found=False`` with a reason."""
+        *_, final = self.stream(question, top_k)
+        return final
+
+    def stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
+        """Answer text as it becomes available, then the final ``Answer``.
+
+        Extractive answers come in one piece; with an LLM configured, guarded sentences stream
+        as the model writes them (see ``bot.generation``).
+        """
+        t0 = time.perf_counter()
+        answer, hits = self.run(question, top_k)
+        if self.generator is None or not answer.found:
+            yield answer.answer
+            yield answer
+            return
+        candidates = [self.answerer.citation(n, h) for n, h in enumerate(hits, 1)]
+        for event in self.generator.stream(answer.question, answer, candidates):
+            if isinstance(event, Answer):
+                event = event.model_copy(update={"latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
+            yield event
 
     def run(self, question: str, top_k: int | None = None) -> tuple[Answer, list[Hit]]:
         """The answer and the ranked clauses it was chosen from (evaluation scores both).

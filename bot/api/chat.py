@@ -7,6 +7,7 @@ extra top-level ``citations`` field (on the final chunk when streaming).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -53,12 +54,15 @@ def _question(req: ChatRequest, settings: Settings) -> str:
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion (plain or stream)")
 def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
                      settings: Annotated[Settings, Depends(get_settings)]):
-    answer = bot.ask(_question(req, settings))
+    question = _question(req, settings)
+    events = bot.stream(question)  # raises InvalidQuestion (400) before any byte is sent
+    first = next(events)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    text = message_text(answer)
     if req.stream:
-        return StreamingResponse(_stream(completion_id, created, req.model, text, answer), media_type="text/event-stream",
+        return StreamingResponse(_stream(completion_id, created, req.model, first, events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    *_, answer = events
+    text = message_text(answer)
     return {
         "id": completion_id, "object": "chat.completion", "created": created, "model": req.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -67,14 +71,23 @@ def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot
     }
 
 
-def _stream(completion_id: str, created: int, model: str, text: str, answer: Answer) -> Iterator[str]:
+def _stream(completion_id: str, created: int, model: str, first: str | Answer, events: Iterator[str | Answer]) -> Iterator[str]:
+    """SSE chunks: the answer text as it arrives, then the citation list, then the final chunk."""
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in _PIECE.findall(text):
-        yield chunk({"content": piece})
+    answer: Answer | None = None
+    for event in itertools.chain([first], events):
+        if isinstance(event, Answer):
+            answer = event
+            continue
+        for piece in _PIECE.findall(event):
+            yield chunk({"content": piece})
+    tail = message_text(answer)[len(answer.answer):]  # the 引用 list, once the citations are known
+    if tail:
+        yield chunk({"content": tail})
     yield chunk({}, "stop", **_extras(answer))
     yield "data: [DONE]\n\n"
