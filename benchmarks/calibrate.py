@@ -3,7 +3,7 @@
     python benchmarks/calibrate.py [--dev eval/dev.jsonl]
 
 Only the dev split is used (never eval/gold.jsonl). Rows a hard rule already decides are left out
-of the fit. The threshold maximises refusal accuracy + (1 - false-refusal rate) on dev.
+of the fit. The threshold maximises refusal accuracy on dev within a false-refusal budget (default 5 %).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     ap.add_argument("--dev", type=Path, default=Path("eval/dev.jsonl"))
     ap.add_argument("--out", type=Path, default=Path("bot/data/refusal.json"))
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--max-false-refusal", type=float, default=0.05, help="false-refusal budget on dev")
     args = ap.parse_args()
 
     bot = PolicyBot(refusal=RefusalModel.always_answer())
@@ -46,16 +47,20 @@ def main() -> None:
     n_una = len(rows) - n_ans
     hard_refused_ans = sum(a and h is not None for a, h, _ in rows)
     hard_refused_una = sum((not a) and h is not None for a, h, _ in rows)
-    scores = {}
+    rates = {}
     for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
         refused_ans = hard_refused_ans + int(((probs < t) & (y == 1)).sum())
         refused_una = hard_refused_una + int(((probs < t) & (y == 0)).sum())
-        scores[float(t)] = refused_una / n_una + 1 - refused_ans / n_ans
-    # The middle of the best-scoring range, not its edge: a small dev set makes edges noisy.
-    top = max(scores.values())
-    plateau = [t for t, sc in scores.items() if sc >= top - 1e-9]
+        rates[float(t)] = (refused_una / n_una, refused_ans / n_ans)
+    # Best refusal accuracy among thresholds whose false-refusal rate stays within the budget
+    # (the lowest false-refusal rate if none does); the middle of that plateau, since a small
+    # dev set makes its edges noisy.
+    feasible = {t: r for t, r in rates.items() if r[1] <= args.max_false_refusal} or {
+        t: r for t, r in rates.items() if r[1] == min(x[1] for x in rates.values())}
+    top = max(r[0] for r in feasible.values())
+    plateau = [t for t, r in feasible.items() if r[0] >= top - 1e-9]
     best_t = float(np.round(np.median(plateau), 2))
-    print(f"best score {top:.3f} for thresholds {min(plateau):.2f}..{max(plateau):.2f}")
+    print(f"refusal accuracy {top:.3f} for thresholds {min(plateau):.2f}..{max(plateau):.2f}")
     refused_ans = hard_refused_ans + int(((probs < best_t) & (y == 1)).sum())
     refused_una = hard_refused_una + int(((probs < best_t) & (y == 0)).sum())
     model.threshold = best_t

@@ -14,14 +14,26 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.models import Citation, Clause, Document
 from bot.retrieval import Hit
+from bot.grounding import normalize_figures
 from bot.text import normalize, sentence_spans
 from bot.tokenizer import ChineseTokenizer
 
 NOT_FOUND = "未在语料中找到能回答这个问题的条款。可以换个说法，或查阅原文。"
 
 _MULTI_QUESTION = re.compile(r"分别|哪些|哪几|各是|各为|都有|都是|包括|几项|几个方面")
-_FIGURE = re.compile(r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人]|百分之|全覆盖|每天|每年|年底|年末")
+_FIGURE = re.compile(
+    r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人日天年岁时]|[一二三四五六七八九十]+分之"
+    r"|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
+)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_FIGURE_VALUE = re.compile(r"\d+(?:\.\d+)?(?:%|‰|人|户|年|日|平方米|名|个)?")
+# A question asks for a figure, date or deadline when it contains one of these.
+_FIGURE_QUESTION = re.compile(r"多少|几|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|哪一?年|什么时候|何时|时限|期限|之前|前完成|率")
+_DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出并注明出处，请按事项适用的文件（国家、省、市）把握。"
+
+
+def is_figure_question(question: str) -> bool:
+    return bool(_FIGURE_QUESTION.search(question))
 # Item and row numbers ("3.", "7 |") are structure, not figures.
 _NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
 
@@ -68,7 +80,21 @@ class Answerer:
         return [o for c, off in self._tok.synonyms if c == word for o in off.split()]
 
     def _clause_norm(self, clause: Clause) -> str:
-        return normalize(" ".join((clause.section, clause.context, clause.text)))
+        """What a clause can be matched on: its document's title and date, section, header, text."""
+        doc = self._docs[clause.doc_id]
+        return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.text)))
+
+    def routed_documents(self, question: str) -> set[str]:
+        """Documents the question names by one of their aliases (the longest match wins:
+        "河南省志愿服务条例" picks the provincial one, "志愿服务条例" the national one)."""
+        q = normalize(question)
+        best: dict[str, int] = {}
+        for doc in self._docs.values():
+            n = max((len(a) for a in map(normalize, [doc.title, *doc.aliases]) if a in q), default=0)
+            if n:
+                best[doc.id] = n
+        top = max(best.values(), default=0)
+        return {d for d, n in best.items() if n == top}
 
     def _coverage(self, words: list[str], haystack: str) -> float:
         """IDF-weighted share of question words found in the clause; a word missing verbatim earns
@@ -107,6 +133,17 @@ class Answerer:
             )
         return out
 
+    def rerank(self, evidence: list[Evidence], routed: set[str] = frozenset()) -> list[Evidence]:
+        """Reorder fused candidates by fused score (scaled to the best) plus ``coverage_weight`` x
+        coverage of the question's words: among clauses that share the topic, the one that holds
+        what is asked ("任期", "几人") comes first, whichever document it is in. Clauses of a
+        document the question names get ``route_weight`` on top."""
+        if not evidence:
+            return evidence
+        top = max(e.hit.score for e in evidence) or 1.0
+        w, r = self._s.coverage_weight, self._s.route_weight
+        return sorted(evidence, key=lambda e: -(e.hit.score / top + w * e.coverage + (r if e.hit.clause.doc_id in routed else 0.0)))
+
     def select(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
         """The clauses to quote: the best-supported one, plus others as strong when the question asks
         for several things."""
@@ -133,7 +170,22 @@ class Answerer:
             if close or adds:
                 chosen.append(ev)
                 covered |= self._covered(ev)
+        if is_figure_question(question):
+            self._add_other_documents(chosen, evidence, best)
         return chosen
+
+    def _add_other_documents(self, chosen: list[Evidence], evidence: list[Evidence], best: Evidence) -> None:
+        """A figure question answered by one document also gets the nearly as strong clause of each
+        other document that gives a figure: when the plan and a law (or a national law and its
+        Henan measures) both set one, the answer shows both with their sources."""
+        docs = {e.hit.clause.doc_id for e in chosen}
+        for ev in evidence:
+            if len(chosen) >= self._s.max_answer_clauses:
+                return
+            doc = ev.hit.clause.doc_id
+            if doc not in docs and ev.has_figure and ev.numbers_ok and ev.coverage >= best.coverage - self._s.single_margin:
+                chosen.append(ev)
+                docs.add(doc)
 
     def _covered(self, ev: Evidence) -> set[str]:
         hay = self._clause_norm(ev.hit.clause)
@@ -158,16 +210,20 @@ class Answerer:
         return "；".join(f"{h} {v}" for h, v in zip(header[1:], cells[1:]))
 
     def compose(self, question: str, chosen: list[Evidence]) -> tuple[str, list[Citation]]:
-        lines, citations = [], []
+        lines, citations, figures = [], [], {}
         for n, ev in enumerate(chosen, 1):
             c, doc = ev.hit.clause, self._docs[ev.hit.clause.doc_id]
             quote = self._table_row(c) if c.kind == "table_row" else f"“{self._quote(question, c)}”"
-            lines.append(f"《{doc.title}》（{doc.doc_number}）{c.ref}：{quote}[{n}]")
+            number = f"（{doc.doc_number}）" if doc.doc_number else ""
+            lines.append(f"《{doc.title}》{number}{c.ref}：{quote}[{n}]")
             citations.append(self.citation(n, ev.hit))
+            figures.setdefault(doc.id, set()).update(_FIGURE_VALUE.findall(normalize_figures(quote)))
+        if len(figures) > 1 and is_figure_question(question) and len({frozenset(v) for v in figures.values()}) > 1:
+            lines.append(_DIFFERENT_RULES)
         return "\n".join(lines), citations
 
     def citation(self, n: int, hit: Hit) -> Citation:
         """``hit`` as citation number ``n``."""
         c, doc = hit.clause, self._docs[hit.clause.doc_id]
-        return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, section=c.section,
+        return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, level=doc.level, section=c.section,
                         ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(hit.score, 6))

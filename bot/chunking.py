@@ -1,9 +1,11 @@
 """Clause parser: splits a policy document along its own structure.
 
 Written by hand because no library knows the structure of Chinese policy text: 一、 / (一) /
-1. headings, several numbered items on one line inside 专栏 boxes, ——坚持… principles, and the
-indicator table whose rows only make sense with their header. Every clause keeps exact offsets
-into the source so quotes are always verbatim.
+1. headings, several numbered items on one line inside 专栏 boxes, ——坚持… principles, the
+indicator table whose rows only make sense with their header, and in laws 第N章 / 第N节 / 第N条,
+its 款 (paragraphs) and 项 ((一)(二) items). Every clause keeps exact offsets into the source so
+quotes are always verbatim. Header blocks (===== 标题: … =====), markdown heading marks and HTML
+comments are skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ _TABLE_HEADER = "序号"
 _TABLE_ROW = re.compile(r"\d+\s*\|")
 # Numbered items that share one line (专栏 boxes): "1.… 2.… 3.…", each preceded by a space.
 _INLINE_ITEM = re.compile(r"(?:(?<=^)|(?<=\s))(\d{1,2})[.．](?=\S)")
+_CN = "一二三四五六七八九十百零〇两"
+_CHAPTER = re.compile(rf"第([{_CN}]+)章")
+_SECTION = re.compile(rf"第([{_CN}]+)节")
+_ARTICLE = re.compile(rf"第([{_CN}]+)条")
+_ARTICLE_LINE = re.compile(rf"^\s*(?:#+\s*)?第[{_CN}]+条", re.M)
+_ITEM_CN = re.compile(rf"[(（][{_CN}]+[)）]")
+_HEADER_BLOCK = re.compile(r"\A=====\n.*?\n=====\n", re.S)
+_MARKDOWN_MARK = re.compile(r"#+\s*")
 
 
 @dataclass
@@ -62,15 +72,19 @@ class _State:
 
 
 def _lines(text: str) -> list[_Line]:
-    """Non-empty lines with offsets, trimmed of surrounding whitespace."""
-    lines, pos = [], 0
-    for raw in text.splitlines(keepends=True):
+    """Non-empty content lines with offsets: trimmed, without a header block, markdown heading
+    marks or HTML comments."""
+    header = _HEADER_BLOCK.match(text)
+    lines, pos = [], header.end() if header else 0
+    for raw in text[pos:].splitlines(keepends=True):
         s, e = pos, pos + len(raw.rstrip("\r\n"))
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
-        if e > s:
+        if m := _MARKDOWN_MARK.match(text, s, e):
+            s = m.end()
+        if e > s and not text.startswith("<!--", s):
             lines.append(_Line(s, e, text[s:e]))
         pos += len(raw)
     return lines
@@ -89,14 +103,18 @@ def _strip_bar(text: str, start: int, end: int) -> int:
 
 
 class _Parser:
+    """Shared machinery: emitting clauses (split when too long) and the front matter."""
+
     def __init__(self, doc: Document, text: str, max_chars: int) -> None:
         self.doc, self.text, self.max_chars = doc, text, max_chars
         self.clauses: list[Clause] = []
-        self.st = _State()
+
+    def headings(self) -> list[str]:
+        raise NotImplementedError
 
     def emit(self, kind: str, local_id: str, label: str, ref: str, start: int, end: int, context: str = "") -> None:
         """Add a clause, split at sentence ends when it is longer than ``max_chars``."""
-        headings = self.st.headings()
+        headings = self.headings()
         section = " > ".join(headings + ([label] if label else []))
         parts = self._split(start, end)
         for k, (s, e) in enumerate(parts, 1):
@@ -125,7 +143,14 @@ class _Parser:
         body = self._front_matter(lines)
         for line in lines[body:]:
             self._line(line)
+        self._finish()
         return self.clauses
+
+    def _line(self, ln: _Line) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Called after the last line."""
 
     def _front_matter(self, lines: list[_Line]) -> int:
         """Skip the notice header above the title; the 印发 notice itself becomes one clause."""
@@ -137,6 +162,17 @@ class _Parser:
         if addressee is not None:
             self.emit("notice", "notice", "印发通知", "印发通知", lines[addressee].start, lines[idx - 1].end)
         return idx + 1
+
+
+class _PlanParser(_Parser):
+    """Plans and policy documents: 一、 / (一) / 1. / 专栏N / ——坚持… / indicator tables."""
+
+    def __init__(self, doc: Document, text: str, max_chars: int) -> None:
+        super().__init__(doc, text, max_chars)
+        self.st = _State()
+
+    def headings(self) -> list[str]:
+        return self.st.headings()
 
     def _line(self, ln: _Line) -> None:
         st, t = self.st, ln.text
@@ -201,6 +237,68 @@ class _Parser:
                 self.emit("box_item", f"b{st.box_num}.i{n}", _title(self.text[s:e]), f"{box_ref} 第{n}项", s, e)
 
 
+class _LegalParser(_Parser):
+    """Laws and regulations: 第N章 / 第N节 / 第N条, each 款 a clause, 项 kept inside their 款.
+
+    An article with one paragraph is one clause (``a20``, 第二十条); otherwise each 款 is
+    (``a20.k2``, 第二十条第二款). Text before the first article (adoption history) is one clause.
+    """
+
+    def __init__(self, doc: Document, text: str, max_chars: int) -> None:
+        super().__init__(doc, text, max_chars)
+        self.chapter = self.section = ""
+        self.article: tuple[int, str] | None = None  # (number, label "第二十条")
+        self.paragraphs: list[list[int]] = []  # [start, end] of each 款, items included
+        self.preamble: list[int] | None = None
+
+    def headings(self) -> list[str]:
+        return [h for h in (self.chapter, self.section) if h]
+
+    def _line(self, ln: _Line) -> None:
+        t = ln.text
+        if m := _CHAPTER.match(t):
+            self._flush()
+            self.chapter, self.section = " ".join(t.split()), ""
+        elif m := _SECTION.match(t):
+            self._flush()
+            self.section = " ".join(t.split())
+        elif m := _ARTICLE.match(t):
+            self._flush()
+            self.article = (chinese_numeral(m.group(1)), m.group(0))
+            self.paragraphs = [[ln.start, ln.end]]
+        elif self.article is None:
+            if self.preamble is None:
+                self.preamble = [ln.start, ln.end]
+            else:
+                self.preamble[1] = ln.end
+        elif _ITEM_CN.match(t) and self.paragraphs:
+            self.paragraphs[-1][1] = ln.end  # a 项 belongs to the 款 that introduces it
+        else:
+            self.paragraphs.append([ln.start, ln.end])
+
+    def _finish(self) -> None:
+        self._flush()
+        if self.preamble:
+            # Emitted last so ids stay stable; position in the list does not matter for retrieval.
+            self.chapter = self.section = ""
+            self.emit("notice", "history", "制定和修改情况", "制定和修改情况", *self.preamble)
+
+    def _flush(self) -> None:
+        if self.article is None:
+            return
+        n, label = self.article
+        many = len(self.paragraphs) > 1
+        for k, (start, end) in enumerate(self.paragraphs, 1):
+            kuan = f"第{_CN_ORDINAL(k)}款" if many else ""
+            self.emit("article", f"a{n}" + (f".k{k}" if many else ""), label + kuan, label + kuan, start, end)
+        self.article, self.paragraphs = None, []
+
+
+def _CN_ORDINAL(k: int) -> str:  # noqa: N802 - reads like the 第…款 it builds
+    digits = "零一二三四五六七八九"
+    return digits[k] if k < 10 else ("十" if k < 20 else digits[k // 10] + "十") + (digits[k % 10] if k % 10 else "")
+
+
 def parse_clauses(doc: Document, text: str, max_chars: int = 300) -> list[Clause]:
     """Split ``text`` (the full source of ``doc``) into clauses in reading order.
 
@@ -213,4 +311,5 @@ def parse_clauses(doc: Document, text: str, max_chars: int = 300) -> list[Clause
         Clauses with stable ids (``{doc_id}:{path}``) and offsets such that
         ``text[c.start:c.end] == c.text``.
     """
-    return _Parser(doc, text, max_chars).parse()
+    parser = _LegalParser if _ARTICLE_LINE.search(text) else _PlanParser
+    return parser(doc, text, max_chars).parse()

@@ -50,8 +50,40 @@ def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is
     if not force and is_fresh(settings, embedder.model_name):
         console.print(f"index is up to date: {current_build(settings.index_dir)}")
         return
+    previous = current_build(settings.index_dir)
+    old_docs = json.loads((previous / "manifest.json").read_text(encoding="utf-8")).get("documents", {}) if previous else {}
     path = build_index(settings, embedder, show_progress=True)
-    console.print(f"built {path} in {time.perf_counter() - t0:.1f}s")
+    new_docs = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["documents"]
+    changed = sorted(d for d, h in new_docs.items() if old_docs.get(d) != h)
+    removed = sorted(set(old_docs) - set(new_docs))
+    console.print(f"built {path} in {time.perf_counter() - t0:.1f}s; changed: {', '.join(changed) or 'none'}"
+                  + (f"; removed: {', '.join(removed)}" if removed else ""))
+
+
+@app.command()
+def add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".txt, .md, .docx, .pdf (with a text layer) or saved .html")],
+    doc_id: Annotated[Optional[str], typer.Option("--id", help="Document id (a-z, 0-9, -); default: from the file name.")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Title; default: the first line of the text.")] = None,
+    doc_number: Annotated[str, typer.Option("--doc-number", help="文号, e.g. 许政办〔2023〕8号")] = "",
+    level: Annotated[str, typer.Option(help="国家, 省 or 市")] = "市",
+    date_: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD")] = None,
+    issuer: Annotated[str, typer.Option(help="发布机关")] = "",
+    status: Annotated[str, typer.Option(help="现行有效, 已修订 or 已废止")] = "现行有效",
+    source: Annotated[Optional[str], typer.Option(help="Where the file came from")] = None,
+) -> None:
+    """Add a document to corpus/ (text + catalog entry); then run `policy-bot index`."""
+    from pydantic import ValidationError
+
+    from bot.ingest import IngestError, add_document
+
+    try:
+        doc = add_document(get_settings().corpus_dir, file, doc_id=doc_id, title=title, doc_number=doc_number, level=level,
+                           issued=date_, issuer=issuer, status=status, source=source)
+    except (IngestError, ValidationError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    console.print(f"added {doc.id}: 《{escape(doc.title)}》 ({doc.level}, {doc.status}) -> {doc.file}; run `policy-bot index`")
 
 
 @app.command()
@@ -59,13 +91,17 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in Chinese.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer contract as JSON.")] = False,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, max=50, help="Clauses to retrieve.")] = None,
+    doc: Annotated[Optional[list[str]], typer.Option("--doc", help="Only this document id (repeatable).")] = None,
+    level: Annotated[Optional[list[str]], typer.Option("--level", help="Only this level: 国家, 省, 市 (repeatable).")] = None,
+    include_repealed: Annotated[bool, typer.Option("--include-repealed", help="Also cite repealed (已废止) documents.")] = False,
 ) -> None:
     """Answer a question with verbatim, cited clauses (or say it is not in the corpus)."""
-    from bot.pipeline import InvalidQuestion
+    from bot.pipeline import Filters, InvalidQuestion
 
     bot = _bot()
     try:
-        answer = bot.ask(question, top_k=top_k)
+        filters = Filters(doc=doc or [], level=level or [], include_repealed=include_repealed)
+        answer = bot.ask(question, top_k=top_k, filters=filters)
     except InvalidQuestion as exc:
         if as_json:
             print(json.dumps({"error": str(exc)}, ensure_ascii=False))
@@ -83,7 +119,8 @@ def ask(
         console.print(f"[dim]grounding guard: {answer.guard.action} ({escape('; '.join(answer.guard.problems)[:200])})[/dim]")
     console.print()
     for c in answer.citations:
-        console.print(f"[bold][{c.n}][/bold] 《{escape(c.title)}》{escape(c.doc_number)} · {escape(c.section)} · [dim]{c.clause_id}[/dim]")
+        number = f"{escape(c.doc_number)} · " if c.doc_number else ""
+        console.print(f"[bold][{c.n}][/bold] 《{escape(c.title)}》（{c.level}级）{number}{escape(c.section)} · [dim]{c.clause_id}[/dim]")
     console.print(f"[dim]{answer.latency_ms:.0f} ms[/dim]")
 
 

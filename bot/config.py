@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(0.7, ge=0, description="Weight of BM25 in the weighted fusion.")
     dense_weight: float = Field(0.3, ge=0, description="Weight of the dense retriever in the weighted fusion.")
     fusion: str = Field("relative", pattern="^(rrf|relative)$", description="Fusion: weighted RRF or weighted min-max scores.")
+    rerank_depth: int = Field(10, ge=1, description="Fused candidates re-ranked by coverage of the question's words.")
+    coverage_weight: float = Field(1.5, ge=0, description="Weight of that coverage against the fused score (scaled to 1).")
+    route_weight: float = Field(0.5, ge=0, description="Bonus for clauses of a document the question names (规划, 物业管理条例 …).")
+    doc_weight: float = Field(0.0, ge=0, description="Weight of document-level support in clause scores (document-aware retrieval).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank constant (Cormack et al. 2009 use 60).")
 
     max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")

@@ -11,30 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.text import normalize, sentence_spans
+from bot.text import chinese_numeral, normalize, sentence_spans
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _QUOTE = re.compile(r"[“\"「『]([^”\"」』]{2,})[”\"」』]")
 _UNITS = "%|‰|年|月|日|小时|分钟|个|名|户|平方米|项|次|人|天|家|所|条|岁|元|万元|亿元|倍"
 _FIGURE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_UNITS})?")
 _CN_NUM = "零〇一二两三四五六七八九十百千万"
-_CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_UNIT = {"十": 10, "百": 100, "千": 1000, "万": 10000}
-
-
-def cn_to_int(text: str) -> int:
-    """Value of a Chinese numeral such as 十五, 二十, 一百零八, 两千."""
-    total, section, digit = 0, 0, 0
-    for ch in text:
-        if ch in _CN_DIGIT:
-            digit = _CN_DIGIT[ch]
-        elif ch == "万":
-            total += (section + digit) * 10000
-            section = digit = 0
-        else:
-            section += (digit or 1) * _CN_UNIT[ch]
-            digit = 0
-    return total + section + digit
 
 
 def normalize_figures(text: str) -> str:
@@ -42,11 +25,11 @@ def normalize_figures(text: str) -> str:
     t = normalize(text)
     t = re.sub(rf"百分之([{_CN_NUM}]+|\d+(?:\.\d+)?)", lambda m: f"{_num(m.group(1))}%", t)
     t = re.sub(rf"千分之([{_CN_NUM}]+|\d+(?:\.\d+)?)", lambda m: f"{_num(m.group(1))}‰", t)
-    return re.sub(rf"([{_CN_NUM}]+)(?=({_UNITS}))", lambda m: str(cn_to_int(m.group(1))), t)
+    return re.sub(rf"([{_CN_NUM}]+)(?=({_UNITS}))", lambda m: str(chinese_numeral(m.group(1))), t)
 
 
 def _num(s: str) -> str:
-    return s if s[0].isdigit() else str(cn_to_int(s))
+    return s if s[0].isdigit() else str(chinese_numeral(s))
 
 
 @dataclass

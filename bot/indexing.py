@@ -191,6 +191,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
             "dimension": int(vectors.shape[1]),
             "n_clauses": len(clauses),
             "n_documents": len(documents),
+            "documents": {d.id: hashlib.sha256(read_text(settings.corpus_dir, d).encode()).hexdigest()[:16] for d in documents},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "versions": _versions(),
         }

@@ -14,7 +14,7 @@ class Document(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
-    doc_number: str = Field(description="文号, e.g. 许政办〔2023〕8号")
+    doc_number: str = Field("", description="文号, e.g. 许政办〔2023〕8号; empty when the document has none (laws)")
     issuer: str = Field(description="发布机关")
     issued: str = Field(description="成文/通过日期 (ISO date)")
     published: str | None = None
@@ -22,6 +22,8 @@ class Document(BaseModel):
     status: Literal["现行有效", "已修订", "已废止"] = "现行有效"
     source: str = Field(description="Where the text was taken from")
     file: str = Field(description="Path of the text, relative to the corpus folder")
+    note: str = Field("", description="Provenance remarks: original 文号 text, dates, completeness")
+    aliases: list[str] = Field([], description="Names users call it by (规划, 物业管理条例); a question naming one is routed to it")
 
 
 class Clause(BaseModel):
@@ -33,7 +35,7 @@ class Clause(BaseModel):
 
     id: str
     doc_id: str
-    kind: Literal["notice", "preamble", "paragraph", "principle", "item", "box_item", "table_row"]
+    kind: Literal["notice", "preamble", "paragraph", "principle", "item", "box_item", "table_row", "article"]
     headings: list[str] = Field(description="Heading chain from the top, e.g. ['二、主要任务', '(四)创新社区服务机制']")
     section: str = Field(description="Human-readable section path")
     ref: str = Field(description="Short reference, e.g. 二、(三) 专栏4 第1项")
@@ -50,6 +52,7 @@ class Citation(BaseModel):
     doc_id: str
     title: str
     doc_number: str
+    level: str = ""
     section: str
     ref: str
     clause_id: str

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer import NOT_FOUND, Answerer, Evidence
 from bot.config import Settings, get_settings
@@ -30,7 +31,16 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 
 class InvalidQuestion(ValueError):
-    """The question is empty, too long or not text; the message says which."""
+    """The question is empty, too long or not text, or a filter names nothing; the message says which."""
+
+
+class Filters(BaseModel):
+    """Which documents may be cited. Repealed (已废止) documents are left out unless asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc: list[str] = Field([], description="Document ids (see /v1/documents); empty: all")
+    level: list[str] = Field([], description="国家, 省 or 市; empty: all")
+    include_repealed: bool = False
 
 
 class PolicyBot:
@@ -68,6 +78,7 @@ class PolicyBot:
             rrf_k=s.rrf_k,
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
+            doc_weight=s.doc_weight,
         )
         self.refusal = refusal or RefusalModel.load(s.refusal_model)
         self.refusal_threshold = s.refusal_threshold if s.refusal_threshold is not None else self.refusal.threshold
@@ -96,22 +107,48 @@ class PolicyBot:
             reason = "low_confidence"
         return reason
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        return self.retriever.search(self.check_question(query), top_k or self.settings.top_k)
+    def allowed_documents(self, filters: Filters | None) -> frozenset[str]:
+        """The ids of the documents that may be cited under ``filters``."""
+        filters = filters or Filters()
+        docs = self.index.documents
+        unknown = [d for d in filters.doc if d not in docs]
+        if unknown:
+            raise InvalidQuestion(f"unknown document id(s): {', '.join(unknown)}; see /v1/documents")
+        levels = {d.level for d in docs.values()}
+        if bad := [lv for lv in filters.level if lv not in levels]:
+            raise InvalidQuestion(f"unknown level(s): {', '.join(bad)}; choose from {', '.join(sorted(levels))}")
+        allowed = frozenset(
+            d.id for d in docs.values()
+            if (not filters.doc or d.id in filters.doc)
+            and (not filters.level or d.level in filters.level)
+            and (filters.include_repealed or d.status != "已废止" or d.id in filters.doc)
+        )
+        if not allowed:
+            raise InvalidQuestion("the filters leave no document to answer from")
+        return allowed
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
+    def _scope(self, docs: frozenset[str]) -> frozenset[str] | None:
+        """None (no filtering needed) when every document is allowed."""
+        return None if len(docs) == len(self.index.documents) else docs
+
+    def search(self, query: str, top_k: int | None = None, filters: Filters | None = None) -> list[Hit]:
+        docs = self.allowed_documents(filters)
+        return self.retriever.search(self.check_question(query), top_k or self.settings.top_k,
+                                     docs=self._scope(docs))
+
+    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
         """Answer ``question`` with cited clauses, or ``found=False`` with a reason."""
-        *_, final = self.stream(question, top_k)
+        *_, final = self.stream(question, top_k, filters)
         return final
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
         """Answer text as it becomes available, then the final ``Answer``.
 
         Extractive answers come in one piece; with an LLM configured, guarded sentences stream
         as the model writes them (see ``bot.generation``).
         """
         t0 = time.perf_counter()
-        answer, hits = self.run(question, top_k)
+        answer, hits = self.run(question, top_k, filters)
         if self.generator is None or not answer.found:
             yield answer.answer
             yield answer
@@ -122,7 +159,7 @@ class PolicyBot:
                 event = event.model_copy(update={"latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
             yield event
 
-    def run(self, question: str, top_k: int | None = None) -> tuple[Answer, list[Hit]]:
+    def run(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> tuple[Answer, list[Hit]]:
         """The answer and the ranked clauses it was chosen from (evaluation scores both).
 
         Answers are cached per (question, top_k): the index is read-only, so a repeated question
@@ -130,14 +167,21 @@ class PolicyBot:
         """
         t0 = time.perf_counter()
         q = self.check_question(question)
-        answer, hits = self._cached(q, top_k or self.settings.top_k)
+        docs = self.allowed_documents(filters)
+        answer, hits = self._cached(q, top_k or self.settings.top_k, self._scope(docs))
         latency = round((time.perf_counter() - t0) * 1000, 2)
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
         return answer.model_copy(update={"latency_ms": latency}), hits
 
-    def _answer(self, q: str, top_k: int) -> tuple[Answer, list[Hit]]:
-        hits = self.retriever.search(q, top_k)
-        evidence = self.answerer.evidence(q, hits)
+    def _answer(self, q: str, top_k: int, docs: frozenset[str] | None) -> tuple[Answer, list[Hit]]:
+        depth = max(top_k, self.settings.rerank_depth)
+        candidates = self.retriever.search(q, depth, docs=docs)
+        routed = self.answerer.routed_documents(q) & (docs or frozenset(self.index.documents))
+        if routed:  # the question names a document: make sure its best clauses are candidates
+            seen = {h.clause.id for h in candidates}
+            candidates += [h for h in self.retriever.search(q, depth, docs=routed) if h.clause.id not in seen]
+        evidence = self.answerer.rerank(self.answerer.evidence(q, candidates), routed)[:top_k]
+        hits = [e.hit for e in evidence]
         chosen = self.answerer.select(q, evidence)
         reason = self.refusal_reason(q, chosen, evidence)
         if reason:

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answer import Evidence
+from bot.answer import Evidence, is_figure_question
 
 FEATURES = (
     "coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
     "figure_ok", "n_words",
 )
 
-_FIGURE_QUESTION = re.compile(r"多少|几|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|哪一?年|什么时候|何时|时限|期限|之前|前完成|率")
 # An unknown word that names a place (郑州市, 洛阳市) points at another jurisdiction.
 _PLACE = re.compile(r"\w{2,}[市省县]")
 
@@ -37,10 +36,6 @@ _INSTRUCTION = re.compile(
     r"忽略|无视|忘记|忘掉|系统提示|提示词|指令|你现在是|扮演|越狱|prompt|ignore\s+(all|the|previous|above)|system\s+prompt",
     re.IGNORECASE,
 )
-
-
-def is_figure_question(question: str) -> bool:
-    return bool(_FIGURE_QUESTION.search(question))
 
 
 def features(question: str, best: Evidence, evidence: list[Evidence]) -> np.ndarray:

@@ -63,8 +63,10 @@ class BM25Retriever(BaseRetriever):
             return np.zeros(len(self._nodes), dtype=np.float32)
         return np.asarray(self._index.bm25.get_scores(tokens), dtype=np.float32)
 
-    def ranked(self, query: str, top_k: int | None = None) -> list[tuple[int, float]]:
+    def ranked(self, query: str, top_k: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         scores = self.scores(query)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
         order = np.argsort(-scores, kind="stable")[: top_k or self._top_k]
         return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
 
@@ -80,10 +82,17 @@ class DenseRetriever(BaseRetriever):
         self._index, self._embedder, self._top_k = index, embedder, top_k
         self._nodes = _nodes(index)
 
-    def ranked(self, query: str, top_k: int | None = None) -> list[tuple[int, float]]:
+    def ranked(self, query: str, top_k: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        k = top_k or self._top_k
         vec = self._embedder.get_query_embedding(query)
-        result = self._index.vector_store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=top_k or self._top_k))
-        return [(int(i), float(s)) for i, s in zip(result.ids or [], result.similarities or [])]
+        # With a filter, search every vector and keep the allowed ones (flat index: exact and cheap
+        # at this scale; a vector database would take the filter natively).
+        depth = len(self._nodes) if allowed is not None else k
+        result = self._index.vector_store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=depth))
+        pairs = [(int(i), float(s)) for i, s in zip(result.ids or [], result.similarities or [])]
+        if allowed is not None:
+            pairs = [(i, s) for i, s in pairs if allowed[i]]
+        return pairs[:k]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
@@ -108,6 +117,7 @@ class HybridRetriever(BaseRetriever):
         rrf_k: int = 60,
         top_k: int = 5,
         retrieval: RetrievalMode = RetrievalMode.HYBRID,
+        doc_weight: float = 0.0,
     ) -> None:
         super().__init__()
         total = sum(weights) or 1.0
@@ -115,16 +125,18 @@ class HybridRetriever(BaseRetriever):
         self._bm25, self._dense = bm25, dense
         self._candidate_k, self._mode, self._rrf_k, self._top_k = candidate_k, FusionMode(mode), rrf_k, top_k
         self._retrieval = RetrievalMode(retrieval)
+        self._doc_weight = doc_weight
         self._clauses = bm25._index.clauses
         self._nodes = bm25._nodes
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        """The ``top_k`` best clauses for ``query``, best first."""
+    def search(self, query: str, top_k: int | None = None, docs: set[str] | None = None) -> list[Hit]:
+        """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given."""
         top_k = top_k or self._top_k
+        allowed = None if docs is None else np.array([c.doc_id in docs for c in self._clauses])
         use_bm25 = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.BM25)
         use_dense = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.DENSE)
-        bm25 = self._bm25.ranked(query, self._candidate_k) if use_bm25 else []
-        dense = self._dense.ranked(query, self._candidate_k) if use_dense else []
+        bm25 = self._bm25.ranked(query, self._candidate_k, allowed) if use_bm25 else []
+        dense = self._dense.ranked(query, self._candidate_k, allowed) if use_dense else []
         hits: dict[int, Hit] = {}
         for rank, (i, s) in enumerate(bm25, 1):
             hits[i] = Hit(self._clauses[i], 0.0, bm25_rank=rank, bm25_score=s)
@@ -145,7 +157,22 @@ class HybridRetriever(BaseRetriever):
                 h.score = (w_bm25 * b_norm(h.bm25_score) if h.bm25_rank else 0.0) + (
                     w_dense * d_norm(h.dense_score) if h.dense_rank else 0.0
                 )
+        if self._doc_weight:
+            self._add_document_evidence(hits)
         return sorted(hits.values(), key=lambda h: -h.score)[:top_k]
+
+    def _add_document_evidence(self, hits: dict[int, Hit]) -> None:
+        """Document-aware scoring: a clause whose document has several strong candidates beats an
+        isolated clause of another document that merely shares words (plan questions drifting to
+        a law article, or the reverse). Adds ``doc_weight`` x (mean of the document's best three
+        candidate scores, normalised to the best document)."""
+        per_doc: dict[str, list[float]] = {}
+        for h in hits.values():
+            per_doc.setdefault(h.clause.doc_id, []).append(h.score)
+        support = {d: sum(sorted(v, reverse=True)[:3]) / 3 for d, v in per_doc.items()}
+        top = max(support.values(), default=0.0) or 1.0
+        for h in hits.values():
+            h.score += self._doc_weight * support[h.clause.doc_id] / top
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         by_id = {n.id_: n for n in self._nodes}

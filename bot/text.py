@@ -11,7 +11,8 @@ import unicodedata
 _SPACE = re.compile(r"\s+")
 # A sentence ends at 。；！？ (full or half width); the end mark stays with its sentence.
 _SENTENCE_END = re.compile(r"[。；;！!？?]")
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 
 
 def normalize(text: str) -> str:
@@ -41,8 +42,15 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 
 def chinese_numeral(numeral: str) -> int:
-    """Value of a small Chinese numeral (一 .. 九十九), as used in headings and article numbers."""
-    if "十" not in numeral:
-        return _CN_DIGITS[numeral]
-    tens, _, ones = numeral.partition("十")
-    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+    """Value of a Chinese numeral as used in headings, article numbers and figures (十五, 一百零八, 两千)."""
+    total, section, digit = 0, 0, 0
+    for ch in numeral:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif ch == "万":
+            total += (section + digit) * 10000
+            section = digit = 0
+        else:
+            section += (digit or 1) * _CN_UNITS[ch]
+            digit = 0
+    return total + section + digit

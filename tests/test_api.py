@@ -34,6 +34,13 @@ def test_ask_returns_the_cli_contract(client, bot):
     assert [c["clause_id"] for c in data["citations"]] == [c["clause_id"] for c in local["citations"]]
 
 
+def test_ask_accepts_filters(client):
+    data = client.post("/v1/ask", json={"question": "居民委员会由几个人组成", "filters": {"level": ["省"]}}).json()
+    assert data["found"] and {c["level"] for c in data["citations"]} == {"省"}
+    bad = client.post("/v1/ask", json={"question": "居民委员会由几个人组成", "filters": {"doc": ["nope"]}})
+    assert bad.status_code == 400 and "unknown document" in bad.json()["error"]["message"]
+
+
 def test_ask_respects_top_k_bounds(client):
     assert client.post("/v1/ask", json={"question": "灾害信息员", "top_k": 0}).status_code == 422
     assert client.post("/v1/ask", json={"question": "灾害信息员", "top_k": 3}).status_code == 200
@@ -55,8 +62,9 @@ def test_clause_with_section_and_neighbours(client):
 
 
 def test_documents_lists_the_catalog(client):
-    docs = client.get("/v1/documents").json()
-    assert [d["id"] for d in docs] == ["xc-plan"]
+    docs = {d["id"]: d for d in client.get("/v1/documents").json()}
+    assert len(docs) == 13
+    assert docs["xc-plan"]["doc_number"] == "许政办〔2023〕8号" and docs["henan-property-regs"]["level"] == "省"
 
 
 def test_openapi_docs_are_served(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -10,7 +11,7 @@ from pydantic import PrivateAttr
 
 from bot.config import Settings
 from bot.embedding import _NumpyEmbedding
-from bot.indexing import build_index, current_build, ensure_index, is_fresh, load_index
+from bot.indexing import build_index, current_build, ensure_index, index_text, is_fresh, load_index
 
 
 class CountingEmbedding(_NumpyEmbedding):
@@ -49,11 +50,15 @@ def _append(settings: Settings, line: str) -> None:
     doc.write_text(doc.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
 
 
-def test_first_build_embeds_every_clause(tmp_path, settings, embedder):
-    cold = Settings(corpus_dir=settings.corpus_dir, index_dir=tmp_path / "indexes")
+def test_first_build_embeds_every_distinct_clause(tmp_path, settings, embedder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(settings.corpus_dir, corpus)
+    catalog = json.loads((corpus / "catalog.json").read_text(encoding="utf-8"))
+    catalog["documents"] = [d for d in catalog["documents"] if d["id"] == "xc-plan"]  # keep the cold build short
+    (corpus / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
     counting = CountingEmbedding(embedder)
-    index = ensure_index(cold, counting)
-    assert counting.embedded == len(index.clauses)
+    index = ensure_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes"), counting)
+    assert counting.embedded == len({index_text(c) for c in index.clauses}) == len(index.clauses)
 
 
 def test_build_writes_a_complete_index_and_manifest(own_corpus, embedder):
@@ -79,7 +84,7 @@ def test_changed_document_is_detected_and_only_new_clauses_are_embedded(own_corp
     second = CountingEmbedding(embedder)
     rebuilt = ensure_index(own_corpus, second)
     assert second.embedded == 1
-    assert rebuilt.clauses[-1].text == "4.新增条款。社区每月开展一次测试活动。"
+    assert rebuilt.clauses[rebuilt.clause_positions["xc-plan:s3.i4"]].text == "4.新增条款。社区每月开展一次测试活动。"
 
 
 def test_changed_parser_setting_makes_the_index_stale(own_corpus, embedder):

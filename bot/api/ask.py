@@ -18,12 +18,12 @@ Bot = Annotated[PolicyBot, Depends(get_bot)]
 
 @router.post("/ask", response_model=Answer, summary="Answer a question with cited clauses")
 def ask(req: AskRequest, bot: Bot) -> Answer:
-    return bot.ask(req.question, top_k=req.top_k)
+    return bot.ask(req.question, top_k=req.top_k, filters=req.filters)
 
 
 @router.post("/search", response_model=SearchResponse, summary="Ranked clauses, no answer composition")
 def search(req: SearchRequest, bot: Bot) -> SearchResponse:
-    hits = bot.search(req.query, req.top_k)
+    hits = bot.search(req.query, req.top_k, req.filters)
     return SearchResponse(
         query=req.query.strip(),
         results=[

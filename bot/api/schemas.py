@@ -7,18 +7,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.models import Clause, Document
+from bot.pipeline import Filters
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description="The question, in Chinese.")
     top_k: int | None = Field(None, ge=1, le=50)
+    filters: Filters | None = None
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str
     top_k: int = Field(5, ge=1, le=50)
+    filters: Filters | None = None
 
 
 class SearchResult(BaseModel):
