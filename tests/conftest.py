@@ -73,6 +73,17 @@ def live_server(settings, bot):
     server.stop()
 
 
+@pytest.fixture()
+def corpus_copy(tmp_path, settings, bot) -> Settings:
+    """A private, writable copy of the corpus, with the session's embedding cache so builds stay fast."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(settings.corpus_dir, corpus)
+    shutil.copytree(settings.index_dir / "cache", tmp_path / "indexes" / "cache")
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes")
+
+
 @pytest.fixture(scope="session")
 def plan():
     doc = next(d for d in load_catalog(CORPUS) if d.id == "xc-plan")

@@ -4,12 +4,10 @@ and adding documents from the formats users have."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from typer.testing import CliRunner
 
-from bot.config import Settings
 from bot.ingest import IngestError, add_document, extract_text
 from bot.pipeline import Filters, InvalidQuestion, PolicyBot
 
@@ -50,14 +48,6 @@ def test_naming_a_document_routes_the_question_to_it(bot):
     a = bot.ask("志愿服务条例什么时候开始施行")
     assert a.found and a.citations[0].doc_id == "volunteer-service-regs"
     assert "2017年12月1日" in a.answer
-
-
-@pytest.fixture()
-def corpus_copy(tmp_path, settings, bot):
-    corpus = tmp_path / "corpus"
-    shutil.copytree(settings.corpus_dir, corpus)
-    shutil.copytree(settings.index_dir / "cache", tmp_path / "indexes" / "cache")
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes")
 
 
 def test_repealed_documents_are_not_cited_unless_asked(corpus_copy, embedder):

@@ -36,15 +36,6 @@ class CountingEmbedding(_NumpyEmbedding):
         return self._inner._encode(texts, is_query)
 
 
-@pytest.fixture()
-def own_corpus(tmp_path, settings, bot):
-    """A private copy of the corpus, with the session's embedding cache so builds stay fast."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(settings.corpus_dir, corpus)
-    shutil.copytree(settings.index_dir / "cache", tmp_path / "indexes" / "cache")
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes")
-
-
 def _append(settings: Settings, line: str) -> None:
     doc = settings.corpus_dir / "docs" / "xc-plan.txt"
     doc.write_text(doc.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
@@ -61,8 +52,8 @@ def test_first_build_embeds_every_distinct_clause(tmp_path, settings, embedder):
     assert counting.embedded == len({index_text(c) for c in index.clauses}) == len(index.clauses)
 
 
-def test_build_writes_a_complete_index_and_manifest(own_corpus, embedder):
-    path = build_index(own_corpus, CountingEmbedding(embedder))
+def test_build_writes_a_complete_index_and_manifest(corpus_copy, embedder):
+    path = build_index(corpus_copy, CountingEmbedding(embedder))
     index = load_index(path)
     assert index.manifest["n_clauses"] == len(index.clauses) == index.vector_store.client.ntotal
     assert index.manifest["embedder"] == embedder.model_name
@@ -70,47 +61,47 @@ def test_build_writes_a_complete_index_and_manifest(own_corpus, embedder):
     assert {"corpus_hash", "versions", "tokenizer"} <= set(index.manifest)
 
 
-def test_unchanged_rebuild_embeds_nothing(own_corpus, embedder):
-    build_index(own_corpus, CountingEmbedding(embedder))
+def test_unchanged_rebuild_embeds_nothing(corpus_copy, embedder):
+    build_index(corpus_copy, CountingEmbedding(embedder))
     again = CountingEmbedding(embedder)
-    build_index(own_corpus, again)
+    build_index(corpus_copy, again)
     assert again.embedded == 0
 
 
-def test_changed_document_is_detected_and_only_new_clauses_are_embedded(own_corpus, embedder):
-    ensure_index(own_corpus, CountingEmbedding(embedder))
-    _append(own_corpus, "4.新增条款。社区每月开展一次测试活动。")
-    assert not is_fresh(own_corpus, embedder.model_name)
+def test_changed_document_is_detected_and_only_new_clauses_are_embedded(corpus_copy, embedder):
+    ensure_index(corpus_copy, CountingEmbedding(embedder))
+    _append(corpus_copy, "4.新增条款。社区每月开展一次测试活动。")
+    assert not is_fresh(corpus_copy, embedder.model_name)
     second = CountingEmbedding(embedder)
-    rebuilt = ensure_index(own_corpus, second)
+    rebuilt = ensure_index(corpus_copy, second)
     assert second.embedded == 1
     assert rebuilt.clauses[rebuilt.clause_positions["xc-plan:s3.i4"]].text == "4.新增条款。社区每月开展一次测试活动。"
 
 
-def test_changed_parser_setting_makes_the_index_stale(own_corpus, embedder):
-    build_index(own_corpus, CountingEmbedding(embedder))
-    assert is_fresh(own_corpus, embedder.model_name)
-    other = own_corpus.model_copy(update={"max_clause_chars": 120})
+def test_changed_parser_setting_makes_the_index_stale(corpus_copy, embedder):
+    build_index(corpus_copy, CountingEmbedding(embedder))
+    assert is_fresh(corpus_copy, embedder.model_name)
+    other = corpus_copy.model_copy(update={"max_clause_chars": 120})
     assert not is_fresh(other, embedder.model_name)
-    assert not is_fresh(own_corpus, "another/embedder")
+    assert not is_fresh(corpus_copy, "another/embedder")
 
 
-def test_failed_build_leaves_the_previous_index_live(own_corpus, embedder):
-    good = build_index(own_corpus, CountingEmbedding(embedder))
-    _append(own_corpus, "4.又一条。内容。")
+def test_failed_build_leaves_the_previous_index_live(corpus_copy, embedder):
+    good = build_index(corpus_copy, CountingEmbedding(embedder))
+    _append(corpus_copy, "4.又一条。内容。")
     with pytest.raises(RuntimeError, match="crashed"):
-        build_index(own_corpus, CountingEmbedding(embedder, fail=True))
-    assert current_build(own_corpus.index_dir) == good
-    leftovers = [p.name for p in (own_corpus.index_dir / "builds").iterdir() if p.name.startswith(".tmp")]
+        build_index(corpus_copy, CountingEmbedding(embedder, fail=True))
+    assert current_build(corpus_copy.index_dir) == good
+    leftovers = [p.name for p in (corpus_copy.index_dir / "builds").iterdir() if p.name.startswith(".tmp")]
     assert leftovers == []
     assert load_index(good).manifest["n_clauses"] > 0
 
 
-def test_old_builds_are_pruned_but_the_previous_one_is_kept(own_corpus, embedder):
-    paths = [build_index(own_corpus, CountingEmbedding(embedder)) for _ in range(3)]
-    remaining = sorted(p.name for p in (own_corpus.index_dir / "builds").iterdir())
+def test_old_builds_are_pruned_but_the_previous_one_is_kept(corpus_copy, embedder):
+    paths = [build_index(corpus_copy, CountingEmbedding(embedder)) for _ in range(3)]
+    remaining = sorted(p.name for p in (corpus_copy.index_dir / "builds").iterdir())
     assert remaining == sorted(p.name for p in paths[-2:])
-    assert current_build(own_corpus.index_dir) == paths[-1]
+    assert current_build(corpus_copy.index_dir) == paths[-1]
 
 
 def test_dense_vectors_are_normalised(bot):
