@@ -220,3 +220,82 @@ def serve(
     err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
     uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), access_log=False)
+
+
+def _plan_clauses(doc_id: str, section: str | None):
+    from bot.quiz import select_clauses
+
+    bot = _bot()
+    if doc_id not in bot.index.documents:
+        err.print(f"[red]error:[/red] unknown document {doc_id!r}")
+        raise typer.Exit(2)
+    doc_clauses = select_clauses(bot.index.clauses, doc_id)
+    chosen = select_clauses(bot.index.clauses, doc_id, section)
+    if not chosen:
+        err.print(f"[red]error:[/red] no clauses match section {section!r} (try e.g. \"二、(六)\" or \"专栏3\")")
+        raise typer.Exit(2)
+    return bot.index.documents[doc_id], doc_clauses, chosen
+
+
+@app.command()
+def quiz(
+    n: Annotated[int, typer.Option("--n", min=1, max=500, help="Number of questions.")] = 30,
+    section: Annotated[Optional[str], typer.Option(help='Only this section, e.g. "二、(六)" or "专栏3".')] = None,
+    types: Annotated[str, typer.Option(help="Comma-separated: choice,blank,judge.")] = "choice,blank,judge",
+    seed: Annotated[int, typer.Option(help="Same seed, same quiz.")] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or docx.")] = "md",
+    out: Annotated[Optional[Path], typer.Option(help="Write here (required for docx); default: stdout.")] = None,
+    doc: Annotated[str, typer.Option("--doc", help="Document id.")] = "xc-plan",
+) -> None:
+    """Generate a quiz with answer key and the verbatim clause behind every answer."""
+    from bot.export import quiz_csv, quiz_docx, quiz_markdown
+    from bot.quiz import QuizMaker
+
+    if fmt not in ("md", "json", "csv", "docx"):
+        err.print("[red]error:[/red] --format must be md, json, csv or docx")
+        raise typer.Exit(2)
+    document, pool, chosen = _plan_clauses(doc, section)
+    items = QuizMaker(chosen, pool=pool).make(n, types.split(","), seed)
+    title = f"《{document.title}》{section or ''} 练习题（{len(items)}题）"
+    if fmt == "docx":
+        if out is None:
+            err.print("[red]error:[/red] --format docx needs --out FILE.docx")
+            raise typer.Exit(2)
+        quiz_docx(items, title, out)
+    else:
+        text = {"md": lambda: quiz_markdown(items, title), "csv": lambda: quiz_csv(items),
+                "json": lambda: json.dumps([i.model_dump() for i in items], ensure_ascii=False, indent=1)}[fmt]()
+        if out:
+            out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        else:
+            print(text)
+    if out:
+        err.print(f"{len(items)} questions -> {out}")
+
+
+@app.command()
+def handout(
+    section: Annotated[Optional[str], typer.Option(help='Only this section, e.g. "二、(二)"; default: the whole plan.')] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or docx.")] = "md",
+    out: Annotated[Optional[Path], typer.Option(help="Write here (required for docx); default: stdout.")] = None,
+    doc: Annotated[str, typer.Option("--doc", help="Document id.")] = "xc-plan",
+) -> None:
+    """A study sheet: indicator table, each 专栏's items one per line, key figures highlighted."""
+    from bot.export import handout_docx, handout_markdown
+
+    document, _, chosen = _plan_clauses(doc, section)
+    if fmt == "docx":
+        if out is None:
+            err.print("[red]error:[/red] --format docx needs --out FILE.docx")
+            raise typer.Exit(2)
+        handout_docx(document, chosen, out, section or "")
+        err.print(f"handout -> {out}")
+    elif fmt == "md":
+        text = handout_markdown(document, chosen, section or "")
+        if out:
+            out.write_text(text, encoding="utf-8")
+        else:
+            print(text)
+    else:
+        err.print("[red]error:[/red] --format must be md or docx")
+        raise typer.Exit(2)

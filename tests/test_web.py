@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -86,3 +87,14 @@ def test_works_on_a_phone_sized_screen(browser, live_server):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat-phone.png"), full_page=True)
     context.close()
+
+
+def test_practice_mode_reveals_the_key_and_the_clause(page):
+    page.click("#practice")
+    cards = page.locator(".quiz")
+    expect(cards).to_have_count(5, timeout=15_000)
+    first = cards.first
+    first.locator(".choices button, .choices .check").first.click()
+    expect(first.locator(".verdict")).to_have_text(re.compile("✓ 回答正确|✗ 正确答案：.+"), timeout=5_000)
+    expect(first.locator("blockquote")).to_be_visible()
+    expect(first.locator(".section")).to_contain_text("出处：")

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from bot import __version__
-from bot.api import ask, chat
+from bot.api import ask, chat, training
 from bot.api.deps import require_api_key
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     secured = [Depends(require_api_key)]
     app.include_router(ask.router, dependencies=secured)
     app.include_router(chat.router, dependencies=secured)
+    app.include_router(training.router, dependencies=secured)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

@@ -141,4 +141,52 @@ form.addEventListener("submit", (ev) => {
 input.addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
 });
+// 练习 view: five items from /v1/quiz; answering shows the key and the clause it comes from.
+function renderQuizItem(item) {
+  const card = el("div", "msg bot quiz");
+  card.appendChild(el("div", "q", item.n + ". " + item.question));
+  const verdict = el("div", "verdict");
+  const reveal = (given) => {
+    const ok = given.trim() === item.answer;
+    verdict.textContent = ok ? "✓ 回答正确" : "✗ 正确答案：" + item.answer;
+    verdict.className = "verdict " + (ok ? "ok" : "no");
+    if (!card.querySelector("blockquote")) {
+      card.appendChild(el("div", "section", "出处：" + item.ref + " · " + item.clause_id));
+      card.appendChild(el("blockquote", null, item.explanation));
+    }
+  };
+  const box = el("div", "choices");
+  if (item.type === "blank") {
+    const input = el("input");
+    input.placeholder = "填写答案";
+    const go = el("button", "check", "核对");
+    go.type = "button";
+    go.addEventListener("click", () => reveal(input.value));
+    box.append(input, go);
+  } else {
+    const options = item.type === "choice" ? item.options.map((o, i) => ["ABCD"[i], "ABCD"[i] + ". " + o]) : [["正确", "正确"], ["错误", "错误"]];
+    for (const [value, label] of options) {
+      const b = el("button", null, label);
+      b.type = "button";
+      b.addEventListener("click", () => reveal(value));
+      box.appendChild(b);
+    }
+  }
+  card.append(box, verdict);
+  return card;
+}
+
+document.getElementById("practice").addEventListener("click", async () => {
+  try {
+    const res = await fetch("/v1/quiz", { method: "POST", headers: headers(),
+      body: JSON.stringify({ n: 5, seed: Math.floor(Math.random() * 100000) }) });
+    const data = await res.json();
+    if (!res.ok) throw new Error((data.error && data.error.message) || ("HTTP " + res.status));
+    data.items.forEach((item) => log.appendChild(renderQuizItem(item)));
+    log.lastChild.scrollIntoView({ block: "end" });
+  } catch (e) {
+    log.appendChild(el("div", "msg error", "出错了：" + e.message));
+  }
+});
+
 document.querySelectorAll(".example").forEach((b) => b.addEventListener("click", () => ask(b.textContent)));

@@ -1,0 +1,43 @@
+"""Trainer routes: ``POST /v1/quiz`` (same options as ``policy-bot quiz``, JSON form)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.api.deps import get_bot
+from bot.api.errors import APIError
+from bot.api.schemas import ErrorResponse
+from bot.pipeline import PolicyBot
+from bot.quiz import TYPES, ItemType, QuizItem, QuizMaker, select_clauses
+
+router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+
+
+class QuizRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n: int = Field(30, ge=1, le=500)
+    section: str | None = Field(None, description='e.g. "二、(六)" or "专栏3"')
+    types: list[ItemType] = Field(list(TYPES), min_length=1)
+    seed: int = 7
+    doc: str = "xc-plan"
+
+
+class QuizResponse(BaseModel):
+    doc: str
+    section: str | None
+    seed: int
+    items: list[QuizItem]
+
+
+@router.post("/quiz", response_model=QuizResponse, summary="Quiz items with answer key and source clause")
+def quiz(req: QuizRequest, bot: Annotated[PolicyBot, Depends(get_bot)]) -> QuizResponse:
+    if req.doc not in bot.index.documents:
+        raise APIError(400, "unknown_document", f"unknown document {req.doc!r}", param="doc")
+    chosen = select_clauses(bot.index.clauses, req.doc, req.section)
+    if not chosen:
+        raise APIError(400, "unknown_section", f"no clauses match section {req.section!r}", param="section")
+    items = QuizMaker(chosen, pool=select_clauses(bot.index.clauses, req.doc)).make(req.n, req.types, req.seed)
+    return QuizResponse(doc=req.doc, section=req.section, seed=req.seed, items=items)
