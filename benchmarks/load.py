@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -30,6 +31,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(workers: int, env: dict | None = None):
+    """``policy-bot serve`` on a free 127.0.0.1 port; yields (base URL, server process)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(workers)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}))
+    try:
+        for _ in range(1200):
+            try:
+                if httpx.get(base + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("server did not start")
+        yield base, server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def questions() -> list[str]:
+    return [json.loads(line)["question"] for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 async def drive(url: str, method: str, bodies: list | None, clients: int, seconds: float) -> dict:
@@ -70,30 +98,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--no-cache", action="store_true", help="disable the answer cache (every request does the full work)")
     args = ap.parse_args()
-    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(args.workers)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=os.environ | ({"POLICYBOT_ANSWER_CACHE_SIZE": "0"} if args.no_cache else {}))
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise SystemExit("server did not start")
-        asyncio.run(drive(base + "/v1/ask", "POST", questions, 4, 2))  # warm-up
+    pool = questions()
+    with serve(args.workers, {"POLICYBOT_ANSWER_CACHE_SIZE": "0"} if args.no_cache else None) as (base, _):
+        asyncio.run(drive(base + "/v1/ask", "POST", pool, 4, 2))  # warm-up
         health = asyncio.run(drive(base + "/healthz", "GET", None, args.clients, args.seconds))
-        ask = asyncio.run(drive(base + "/v1/ask", "POST", questions, args.clients, args.seconds))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        ask = asyncio.run(drive(base + "/v1/ask", "POST", pool, args.clients, args.seconds))
     print(f"{args.clients} clients, {args.seconds:.0f} s per endpoint, {args.workers} worker(s), {os.cpu_count()} cores, "
-          f"answer cache {'off' if args.no_cache else 'on'}, {len(questions)} distinct questions")
+          f"answer cache {'off' if args.no_cache else 'on'}, {len(pool)} distinct questions")
     for name, r in (("/healthz", health), ("/v1/ask", ask)):
         print(f"{name:<9} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  "
               f"{r['requests']} requests, {r['errors']} errors")
