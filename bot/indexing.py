@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
@@ -168,7 +169,8 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
 
     builds = settings.index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    # Sortable to the microsecond, so pruning by name keeps the newest builds.
+    build_id = datetime.now().strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
     tmp = builds / f".tmp-{build_id}"
     tmp.mkdir()
     try:
@@ -203,7 +205,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _swap_current(settings.index_dir, build_id)
-    _remove_old_builds(builds)
+    _remove_old_builds(builds, keep=build_id)
     logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
     return final
 
@@ -215,11 +217,13 @@ def _swap_current(index_dir: Path, build_id: str) -> None:
     os.replace(tmp, index_dir / "CURRENT")
 
 
-def _remove_old_builds(builds: Path) -> None:
-    """Drop all but the newest two builds (a reader may still be loading the previous one)."""
+def _remove_old_builds(builds: Path, keep: str) -> None:
+    """Drop all but the newest two builds (a reader may still be loading the previous one); the
+    live build ``keep`` is never dropped, even if a concurrent build sorts after it."""
     done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
     for old in done[:-2]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def load_index(path: Path) -> LoadedIndex:
