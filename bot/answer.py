@@ -137,12 +137,15 @@ class Answerer:
         """Reorder fused candidates by fused score (scaled to the best) plus ``coverage_weight`` x
         coverage of the question's words: among clauses that share the topic, the one that holds
         what is asked ("任期", "几人") comes first, whichever document it is in. Clauses of a
-        document the question names get ``route_weight`` on top."""
+        document the question names get ``route_weight`` on top, and the primary document (the
+        plan, what most questions are about) ``primary_weight``."""
         if not evidence:
             return evidence
         top = max(e.hit.score for e in evidence) or 1.0
-        w, r = self._s.coverage_weight, self._s.route_weight
-        return sorted(evidence, key=lambda e: -(e.hit.score / top + w * e.coverage + (r if e.hit.clause.doc_id in routed else 0.0)))
+        w, r, p = self._s.coverage_weight, self._s.route_weight, self._s.primary_weight
+        return sorted(evidence, key=lambda e: -(e.hit.score / top + w * e.coverage
+                                                + (r if e.hit.clause.doc_id in routed else 0.0)
+                                                + (p if e.hit.clause.doc_id == self._s.primary_doc else 0.0)))
 
     def select(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
         """The clauses to quote: the best-supported one, plus others as strong when the question asks

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     rerank_depth: int = Field(10, ge=1, description="Fused candidates re-ranked by coverage of the question's words.")
     coverage_weight: float = Field(1.5, ge=0, description="Weight of that coverage against the fused score (scaled to 1).")
     route_weight: float = Field(0.5, ge=0, description="Bonus for clauses of a document the question names (规划, 物业管理条例 …).")
+    primary_doc: str = Field("xc-plan", description="The document most questions are about.")
+    primary_weight: float = Field(0.3, ge=0, description="Re-ranking bonus for the primary document's clauses.")
     doc_weight: float = Field(0.0, ge=0, description="Weight of document-level support in clause scores (document-aware retrieval).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank constant (Cormack et al. 2009 use 60).")
 
