@@ -152,9 +152,8 @@ class Answerer:
         for several things."""
         if not evidence:
             return []
-        # Rank by coverage first, retrieval order second: a clause holding all the question's words
-        # beats one that merely ranks higher.
-        ranked = sorted(enumerate(evidence), key=lambda p: (-round(p[1].coverage, 1), p[0]))
+        # ``evidence`` comes re-ranked (fused score + coverage + document priors): trust that order.
+        ranked = list(enumerate(evidence))
         best = ranked[0][1]
         multi = bool(_MULTI_QUESTION.search(question))
         limit = self._s.max_answer_clauses if multi else 2
