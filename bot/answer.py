@@ -61,6 +61,7 @@ class Answerer:
         self._haystacks = [self._clause_norm(c) for c in clauses]
         self._corpus = "\n".join(self._haystacks)
         self._idf: dict[str, float] = {}
+        self._names = {d.id: [normalize(a) for a in (d.title, *d.aliases)] for d in documents.values()}
 
     def _weight(self, word: str) -> float:
         """IDF of ``word`` over clauses: "灾害信息员" (one clause) outweighs "配" (many)."""
@@ -89,10 +90,10 @@ class Answerer:
         "河南省志愿服务条例" picks the provincial one, "志愿服务条例" the national one)."""
         q = normalize(question)
         best: dict[str, int] = {}
-        for doc in self._docs.values():
-            n = max((len(a) for a in map(normalize, [doc.title, *doc.aliases]) if a in q), default=0)
+        for doc_id, names in self._names.items():
+            n = max((len(a) for a in names if a in q), default=0)
             if n:
-                best[doc.id] = n
+                best[doc_id] = n
         top = max(best.values(), default=0)
         return {d for d, n in best.items() if n == top}
 
