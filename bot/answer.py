@@ -58,7 +58,9 @@ class Answerer:
         self, settings: Settings, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause]
     ) -> None:
         self._s, self._tok, self._docs = settings, tokenizer, documents
-        self._haystacks = [self._clause_norm(c) for c in clauses]
+        # Built once: every question compares against these, so they are not re-normalised per hit.
+        self._haystack = {c.id: self._clause_norm(c) for c in clauses}
+        self._haystacks = list(self._haystack.values())
         self._corpus = "\n".join(self._haystacks)
         self._idf: dict[str, float] = {}
         self._names = {d.id: [normalize(a) for a in (d.title, *d.aliases)] for d in documents.values()}
@@ -79,6 +81,10 @@ class Answerer:
 
     def _alternatives(self, word: str) -> list[str]:
         return [o for c, off in self._tok.synonyms if c == word for o in off.split()]
+
+    def _matches(self, word: str, haystack: str) -> bool:
+        """``word`` or one of its official synonyms occurs in ``haystack``."""
+        return word in haystack or any(normalize(a) in haystack for a in self._alternatives(word))
 
     def _clause_norm(self, clause: Clause) -> str:
         """What a clause can be matched on: its document's title and date, section, header, text."""
@@ -106,7 +112,7 @@ class Answerer:
         for w in words:
             weight = self._weight(w)
             weights += weight
-            if w in haystack or any(normalize(a) in haystack for a in self._alternatives(w)):
+            if self._matches(w, haystack):
                 total += weight
                 continue
             grams = [w[i : i + 2] for i in range(len(w) - 1)]
@@ -120,7 +126,7 @@ class Answerer:
         unknown = [w for w in words if len(w) > 1 and not self._known(w)]
         out = []
         for h in hits:
-            hay = self._clause_norm(h.clause)
+            hay = self._haystack[h.clause.id]
             body = h.clause.text.split("|", 2)[-1] if h.clause.kind == "table_row" else _NUMBERING.sub("", h.clause.text)
             out.append(
                 Evidence(
@@ -191,8 +197,8 @@ class Answerer:
                 docs.add(doc)
 
     def _covered(self, ev: Evidence) -> set[str]:
-        hay = self._clause_norm(ev.hit.clause)
-        return {w for w in ev.words if w in hay or any(normalize(a) in hay for a in self._alternatives(w))}
+        hay = self._haystack[ev.hit.clause.id]
+        return {w for w in ev.words if self._matches(w, hay)}
 
     def _quote(self, question: str, clause: Clause) -> str:
         """The clause's sentences that carry the question's words (the whole row for a table)."""

@@ -175,8 +175,8 @@ class HybridRetriever(BaseRetriever):
             h.score += self._doc_weight * support[h.clause.doc_id] / top
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        by_id = {n.id_: n for n in self._nodes}
-        return [NodeWithScore(node=by_id[h.clause.id], score=h.score) for h in self.search(query_bundle.query_str)]
+        positions = self._bm25._index.clause_positions
+        return [NodeWithScore(node=self._nodes[positions[h.clause.id]], score=h.score) for h in self.search(query_bundle.query_str)]
 
 
 def _minmax(scores: list[float]):
