@@ -157,7 +157,7 @@ def eval_(
     """Score retrieval, answers and refusals on a gold set."""
     from rich.progress import track
 
-    from bot.evaluation import METRIC_KEYS, GoldSetError, evaluate, load_gold, write_reports
+    from bot.evaluation import GoldSetError, evaluate, format_metric, load_gold, report_keys, write_reports
 
     try:
         questions = load_gold(gold)
@@ -183,20 +183,15 @@ def eval_(
     if out:
         write_reports(report, out, f"policy-bot eval: {gold.name} ({mode})")
     if as_json:
-        keys = [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_"))), "questions"]
-        print(json.dumps({k: report[k] for k in keys}, ensure_ascii=False, indent=1))
+        print(json.dumps({k: report[k] for k in [*report_keys(report), "questions"]}, ensure_ascii=False, indent=1))
         return
     table = Table("metric", "overall", *report["by_tag"])
-    for k in [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_")))]:
-        table.add_row(k, *[_fmt(v) for v in (report[k], *(m[k] for m in report["by_tag"].values()))])
+    for k in report_keys(report):
+        table.add_row(k, *[format_metric(v) for v in (report[k], *(m.get(k) for m in report["by_tag"].values()))])
     console.print(table)
     failures = [r for r in report["questions"] if r["failure"]]
     for r in failures:
         console.print(f"[red]{r['id']}[/red] {escape(r['question'])} → {r['failure']} (rank {r['rank'] or '-'})")
-
-
-def _fmt(v) -> str:
-    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
 @app.command()

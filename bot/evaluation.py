@@ -169,14 +169,19 @@ def evaluate(
     return report
 
 
+def report_keys(report: dict) -> list[str]:
+    """The metric keys of ``report``: ``METRIC_KEYS``, plus the guard metrics in generative mode."""
+    return [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_")))]
+
+
 def write_reports(report: dict, out: Path, title: str) -> None:
     """``report.json`` (everything) and ``report.md`` (readable summary and failures) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     lines = [f"# {title}", "", "| metric | overall | " + " | ".join(report["by_tag"]) + " |",
              "|---|---|" + "---|" * len(report["by_tag"])]
-    for k in [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_")))]:
-        cells = [_fmt(report[k])] + [_fmt(m.get(k)) for m in report["by_tag"].values()]
+    for k in report_keys(report):
+        cells = [format_metric(report[k])] + [format_metric(m.get(k)) for m in report["by_tag"].values()]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     failures = [r for r in report["questions"] if r["failure"]]
     lines += ["", f"## Failures ({len(failures)})", "", "| id | question | failure | rank | cited |", "|---|---|---|---|---|"]
@@ -185,5 +190,5 @@ def write_reports(report: dict, out: Path, title: str) -> None:
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _fmt(v) -> str:
+def format_metric(v) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
