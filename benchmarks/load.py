@@ -60,6 +60,22 @@ def questions() -> list[str]:
     return [json.loads(line)["question"] for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+async def timed(request) -> tuple[float, bool]:
+    """Await one request; its latency in ms and whether it returned 200 (transport errors fail)."""
+    t0 = time.perf_counter()
+    try:
+        ok = (await request).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return (time.perf_counter() - t0) * 1000, ok
+
+
+def summary(latencies: list[float], failures: int, elapsed: float) -> dict:
+    lat = np.array(latencies)
+    return {"requests": len(lat), "errors": failures, "rps": len(lat) / elapsed, "p50_ms": float(np.percentile(lat, 50)),
+            "p95_ms": float(np.percentile(lat, 95)), "max_ms": float(lat.max())}
+
+
 async def drive(url: str, method: str, bodies: list | None, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors = 0
@@ -71,24 +87,15 @@ async def drive(url: str, method: str, bodies: list | None, clients: int, second
             nonlocal errors
             rng = random.Random(seed)
             while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                try:
-                    if method == "GET":
-                        r = await client.get(url)
-                    else:
-                        r = await client.post(url, json={"question": rng.choice(bodies)})
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - t0) * 1000)
+                request = client.get(url) if method == "GET" else client.post(url, json={"question": rng.choice(bodies)})
+                ms, ok = await timed(request)
+                latencies.append(ms)
                 errors += not ok
 
         start = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
-    lat = np.array(latencies)
-    return {"requests": len(lat), "errors": errors, "rps": len(lat) / elapsed,
-            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95))}
+    return summary(latencies, errors, elapsed)
 
 
 def main() -> None:

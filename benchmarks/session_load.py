@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-from load import questions, serve
+from load import questions, serve, summary, timed
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -52,13 +51,8 @@ async def session(base: str, users: int, per_user: int, ramp: float, deadline: f
             for _ in range(per_user):
                 if time.perf_counter() > stop:
                     return
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post(base + "/v1/ask", json={"question": rng.choice(pool)})
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - t0) * 1000)
+                ms, ok = await timed(client.post(base + "/v1/ask", json={"question": rng.choice(pool)}))
+                latencies.append(ms)
                 failures += not ok
                 await asyncio.sleep(rng.uniform(2, 8))
 
@@ -73,9 +67,7 @@ async def session(base: str, users: int, per_user: int, ramp: float, deadline: f
         await asyncio.gather(*(trainee(i) for i in range(users)))
         elapsed = time.perf_counter() - start
         sampler.cancel()
-    lat = np.array(latencies)
-    return {"requests": len(lat), "failures": failures, "rps": len(lat) / elapsed, "p50": float(np.percentile(lat, 50)),
-            "p95": float(np.percentile(lat, 95)), "max": float(lat.max()), "rss_mb": peak}
+    return summary(latencies, failures, elapsed) | {"rss_mb": peak}
 
 
 def main() -> None:
@@ -95,8 +87,8 @@ def main() -> None:
     for w in args.workers:
         with serve(w, {"POLICYBOT_ANSWER_CACHE_SIZE": "0"} if args.no_cache else None) as (base, server):
             r = asyncio.run(session(base, args.users, args.questions, args.ramp, args.deadline, server.pid))
-        print(f"{w:>7} {r['requests']:>8} {r['failures']:>6} {r['rps']:>7.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-              f"{r['max']:>8.1f} {r['rss_mb']:>13.0f}", flush=True)
+        print(f"{w:>7} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
+              f"{r['max_ms']:>8.1f} {r['rss_mb']:>13.0f}", flush=True)
 
 
 if __name__ == "__main__":
