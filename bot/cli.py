@@ -16,7 +16,7 @@ from rich.table import Table
 from bot.config import get_settings
 from bot.logs import setup_logging
 
-app = typer.Typer(help="policy-bot：许昌市“十四五”城乡社区服务体系建设规划问答（引用原文条款）", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="policy-bot：许昌市“十四五”城乡社区服务体系建设规划及相关法规问答（逐字引用原文条款）", no_args_is_help=True, add_completion=False)
 console = Console()
 err = Console(stderr=True)
 
@@ -112,7 +112,11 @@ def ask(
         print(answer.model_dump_json(indent=2))
         return
     if not answer.found:
-        console.print(f"[yellow]{escape(answer.answer)}[/yellow]")
+        console.print(f"[yellow]{escape(answer.answer)}[/yellow] [dim]({answer.reason})[/dim]")
+        if answer.related:
+            console.print("\n相关条款（未直接回答）：")
+            for c in answer.related:
+                console.print(f"[dim]- 《{escape(c.title)}》{escape(c.ref)}：{escape(c.text[:80])}[/dim]")
         return
     console.print(escape(answer.answer))
     if answer.guard and answer.guard.intervened:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -33,6 +34,7 @@ class GoldQuestion(BaseModel, extra="forbid"):
     keywords: list[list[str]] = []
     evidence: list[str] = []
     tags: list[str] = []
+    choice: Literal["A", "B", "C", "D"] | None = Field(None, description="Multiple-choice rows: the correct option's letter")
 
     @model_validator(mode="after")
     def _consistent(self) -> GoldQuestion:
@@ -87,7 +89,8 @@ def score_question(gold: GoldQuestion, answer: Answer, hits: list[Hit]) -> dict:
     row = {"id": gold.id, "question": gold.question, "tags": gold.tags, "answerable": gold.answerable,
            "found": answer.found, "refusal_reason": answer.reason, "latency_ms": answer.latency_ms,
            "cited": [c.clause_id for c in answer.citations], "answer": answer.answer,
-           "mode": answer.mode, "guard": answer.guard.action if answer.guard else None}
+           "mode": answer.mode, "guard": answer.guard.action if answer.guard else None,
+           "choice": answer.choice, "gold_choice": gold.choice}
     if not gold.answerable:
         row.update(rank=None, correct=None, relevant_citations=0, failure=None if not answer.found else "answered_unanswerable")
         return row
@@ -134,7 +137,7 @@ def summarize(rows: list[dict]) -> dict:
         "false_refusal_rate": _ratio(sum(not r["found"] for r in ans), len(ans)),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
-    } | _guard_metrics(rows)
+    } | _guard_metrics(rows) | _choice_metrics(rows)
 
 
 def _guard_metrics(rows: list[dict]) -> dict:
@@ -147,6 +150,12 @@ def _guard_metrics(rows: list[dict]) -> dict:
         "guard_fallback_rate": _ratio(sum(r["guard"] == "fallback" for r in guarded), len(guarded)),
         "generative_rate": _ratio(sum(r["mode"] == "generative" for r in guarded), len(guarded)),
     }
+
+
+def _choice_metrics(rows: list[dict]) -> dict:
+    """Multiple-choice rows: how often the answer names the correct option."""
+    mc = [r for r in rows if r.get("gold_choice")]
+    return {"choice_accuracy": _ratio(sum(r["choice"] == r["gold_choice"] for r in mc), len(mc))} if mc else {}
 
 
 def _ratio(num: float, den: int) -> float | None:
@@ -171,7 +180,7 @@ def evaluate(
 
 def report_keys(report: dict) -> list[str]:
     """The metric keys of ``report``: ``METRIC_KEYS``, plus the guard metrics in generative mode."""
-    return [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_")))]
+    return [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_", "choice_")))]
 
 
 def write_reports(report: dict, out: Path, title: str) -> None:

@@ -9,37 +9,12 @@ compared after normalising Chinese numerals and widths (八小时 = 8小时, 百
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from bot.text import chinese_numeral, normalize, sentence_spans
+from bot.figures import FIGURE, normalize_figures
+from bot.text import normalize, sentence_spans
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _QUOTE = re.compile(r"[“\"「『]([^”\"」』]{2,})[”\"」』]")
-_UNITS = "%|‰|年|月|日|小时|分钟|个|名|户|平方米|项|次|人|天|家|所|条|岁|元|万元|亿元|倍"
-_FIGURE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_UNITS})?")
-_CN_NUM = "零〇一二两三四五六七八九十百千万"
-
-
-def normalize_figures(text: str) -> str:
-    """Matching form: widths folded, no spaces, Chinese numerals before units and in 百分之/千分之 as digits."""
-    t = normalize(text)
-    t = re.sub(rf"百分之([{_CN_NUM}]+|\d+(?:\.\d+)?)", lambda m: f"{_num(m.group(1))}%", t)
-    t = re.sub(rf"千分之([{_CN_NUM}]+|\d+(?:\.\d+)?)", lambda m: f"{_num(m.group(1))}‰", t)
-    return re.sub(rf"([{_CN_NUM}]+)(?=({_UNITS}))", lambda m: str(chinese_numeral(m.group(1))), t)
-
-
-def _num(s: str) -> str:
-    return s if s[0].isdigit() else str(chinese_numeral(s))
-
-
-@dataclass
-class GuardReport:
-    """What the guard did to one generated answer."""
-
-    kept: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    cited: list[int] = field(default_factory=list)
 
 
 def check_sentence(sentence: str, clauses: dict[int, str]) -> tuple[list[str], list[int]]:
@@ -55,7 +30,7 @@ def check_sentence(sentence: str, clauses: dict[int, str]) -> tuple[list[str], l
     sources = [normalize_figures(clauses[n]) for n in cited if n in clauses]
     if not sources:
         return problems + ["no citation"], cited
-    for number, unit in _FIGURE.findall(normalize_figures(body)):
+    for number, unit in FIGURE.findall(normalize_figures(body)):
         figure = number + (unit or "")
         # Whole numbers only: "8" must not match inside "18" or "0.8", nor "1" inside "1.5".
         pattern = re.compile(rf"(?<!\d)(?<!\d\.){re.escape(figure)}" + ("" if unit else r"(?!\d|\.\d)"))

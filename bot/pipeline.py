@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from llama_index.core import Settings as LlamaSettings
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.answer import NOT_FOUND, Answerer, Evidence
 from bot.config import Settings, get_settings
+from bot.decision import Decider, Decision
 from bot.embedding import load_embedder
 from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
 from bot.models import Answer
-from bot.refusal import RefusalModel, features, hard_reason
+from bot.evidence import Matcher
+from bot.query import understand
+from bot.refusal import RefusalModel
+from bot.render import NOT_FOUND, Renderer
 from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
+from bot.thesaurus import cilin_thesaurus
 from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,9 @@ class PolicyBot:
         self.index: LoadedIndex = ensure_index(self.settings, self.embedder, show_progress=show_progress)
         self.tokenizer = ChineseTokenizer()
         self.tokenizer.tokens("预热")  # load jieba's dictionary now, not on the first question
+        if self.settings.thesaurus:
+            vocabulary = {w for c in self.index.clauses for w in self.tokenizer.words(c.text)}
+            self.tokenizer.use_thesaurus(cilin_thesaurus(vocabulary))
         s = self.settings
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),
@@ -81,8 +88,9 @@ class PolicyBot:
             doc_weight=s.doc_weight,
         )
         self.refusal = refusal or RefusalModel.load(s.refusal_model)
-        self.refusal_threshold = s.refusal_threshold if s.refusal_threshold is not None else self.refusal.threshold
-        self.answerer = Answerer(s, self.tokenizer, self.index.documents, self.index.clauses)
+        self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses)
+        self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, s.refusal_threshold)
+        self.renderer = Renderer(self.tokenizer, self.index.documents)
         self.generator = Generator(s) if s.llm_base_url and s.llm_model else None
         self._cached = functools.lru_cache(maxsize=s.answer_cache_size)(self._answer) if s.answer_cache_size else self._answer
 
@@ -98,14 +106,6 @@ class PolicyBot:
         if "\x00" in q or sum(not ch.isprintable() for ch in q) > len(q) // 10:
             raise InvalidQuestion("question contains binary or control characters")
         return q
-
-    def refusal_reason(self, question: str, chosen: list[Evidence], evidence: list[Evidence]) -> str | None:
-        """Why the chosen evidence does not answer the question, or None when it does."""
-        best = chosen[0] if chosen else None
-        reason = hard_reason(question, best)
-        if reason is None and self.refusal.probability(features(question, best, evidence)) < self.refusal_threshold:
-            reason = "low_confidence"
-        return reason
 
     def allowed_documents(self, filters: Filters | None) -> frozenset[str]:
         """The ids of the documents that may be cited under ``filters``."""
@@ -153,7 +153,7 @@ class PolicyBot:
             yield answer.answer
             yield answer
             return
-        candidates = [self.answerer.citation(n, h) for n, h in enumerate(hits, 1)]
+        candidates = [self.renderer.citation(n, h) for n, h in enumerate(hits, 1)]
         for event in self.generator.stream(answer.question, answer, candidates):
             if isinstance(event, Answer):
                 event = event.model_copy(update={"latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
@@ -173,19 +173,22 @@ class PolicyBot:
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
         return answer.model_copy(update={"latency_ms": latency}), hits
 
+    def decide(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Decision:
+        """The decision for ``question`` (evaluation and calibration look inside it)."""
+        q = self.check_question(question)
+        docs = self.allowed_documents(filters)
+        return self.decider.decide(understand(q), top_k or self.settings.top_k, self._scope(docs))
+
     def _answer(self, q: str, top_k: int, docs: frozenset[str] | None) -> tuple[Answer, list[Hit]]:
-        depth = max(top_k, self.settings.rerank_depth)
-        candidates = self.retriever.search(q, depth, docs=docs)
-        routed = self.answerer.routed_documents(q) & (docs or frozenset(self.index.documents))
-        if routed:  # the question names a document: make sure its best clauses are candidates
-            seen = {h.clause.id for h in candidates}
-            candidates += [h for h in self.retriever.search(q, depth, docs=routed) if h.clause.id not in seen]
-        evidence = self.answerer.rerank(self.answerer.evidence(q, candidates), routed)[:top_k]
-        hits = [e.hit for e in evidence]
-        chosen = self.answerer.select(q, evidence)
-        reason = self.refusal_reason(q, chosen, evidence)
-        if reason:
-            text, citations = NOT_FOUND, []
-        else:
-            text, citations = self.answerer.compose(q, chosen)
-        return Answer(question=q, found=reason is None, answer=text, citations=citations, latency_ms=0.0, reason=reason), hits
+        d = self.decider.decide(understand(q), top_k, docs)
+        if d.reason:
+            related = [self.renderer.citation(n, e.hit) for n, e in enumerate(d.evidence[: self.settings.related_k], 1)]
+            answer = Answer(question=q, found=False, answer=NOT_FOUND, citations=[], latency_ms=0.0, reason=d.reason,
+                            related=related if d.reason not in ("instruction", "not_chinese") else [])
+            return answer, d.hits
+        lead = ""
+        if d.query.choice:
+            lead = (f"答案：{d.choice}（{d.query.choice.options[d.choice]}）。依据：" if d.choice
+                    else "所引条款未能唯一确定选项，请对照原文判断：")
+        text, citations = self.renderer.compose(d.query, d.chosen, lead)
+        return Answer(question=q, found=True, answer=text, citations=citations, latency_ms=0.0, choice=d.choice), d.hits

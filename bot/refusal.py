@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answer import Evidence, is_figure_question
+from bot.evidence import Evidence
+from bot.query import Query
 
 FEATURES = (
     "coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
@@ -30,18 +31,9 @@ FEATURES = (
 _PLACE = re.compile(r"\w{2,}[市省县]")
 
 
-# Questions that try to instruct the bot rather than ask about policy. The extractive pipeline has
-# no prompt to hijack, but such questions must be refused, not answered with a random clause.
-_INSTRUCTION = re.compile(
-    r"忽略|无视|忘记|忘掉|系统提示|提示词|指令|你现在是|扮演|越狱|prompt|ignore\s+(all|the|previous|above)|system\s+prompt",
-    re.IGNORECASE,
-)
-
-
-def features(question: str, best: Evidence, evidence: list[Evidence]) -> np.ndarray:
+def features(query: Query, best: Evidence, evidence: list[Evidence]) -> np.ndarray:
     """The signals the refusal model weighs, in ``FEATURES`` order."""
     h = best.hit
-    fig_q = is_figure_question(question)
     return np.array([
         best.coverage,
         len(best.unknown) / max(len(best.words), 1),
@@ -49,24 +41,26 @@ def features(question: str, best: Evidence, evidence: list[Evidence]) -> np.ndar
         h.dense_score,
         max(e.hit.dense_score for e in evidence),
         float(bool(h.bm25_rank and h.bm25_rank <= 3 and h.dense_rank and h.dense_rank <= 3)),
-        float(fig_q and best.has_figure),
+        float(query.is_figure and best.has_figure),
         math.log1p(len(best.words)),
     ], dtype=np.float64)
 
 
-def hard_reason(question: str, best: Evidence | None) -> str | None:
+def hard_reason(query: Query, best: Evidence | None) -> str | None:
     """Reasons that need no calibration."""
+    if not any("\u4e00" <= ch <= "\u9fff" for ch in query.text):
+        return "not_chinese"
+    if query.instruction:
+        return "instruction"
     if best is None:
         return "no_match"
-    if not any("\u4e00" <= ch <= "\u9fff" for ch in question):
-        return "not_chinese"
-    if _INSTRUCTION.search(question):
-        return "instruction"
     if not best.numbers_ok:
         return "unmatched_number"
     if any(_PLACE.fullmatch(w) for w in best.unknown):
         return "other_place"
-    if is_figure_question(question) and not best.has_figure:
+    if query.asked_unit and not best.unit_ok:
+        return "unmatched_unit"
+    if query.is_figure and not best.has_figure:
         return "no_figure"
     return None
 
@@ -97,6 +91,15 @@ class RefusalModel:
         """A model that never refuses (used while collecting calibration data)."""
         n = len(FEATURES)
         return cls(np.zeros(n), np.ones(n), np.zeros(n), 0.0, 0.0, {})
+
+    def reason(self, query: Query, chosen: list[Evidence], evidence: list[Evidence], threshold: float | None = None) -> str | None:
+        """Why the chosen evidence does not answer ``query``, or None when it does."""
+        best = chosen[0] if chosen else None
+        reason = hard_reason(query, best)
+        limit = self.threshold if threshold is None else threshold
+        if reason is None and self.probability(features(query, best, evidence)) < limit:
+            reason = "low_confidence"
+        return reason
 
     def probability(self, x: np.ndarray) -> float:
         z = float(((x - self.mean) / self.std) @ self.weights + self.bias)

@@ -129,12 +129,13 @@ class HybridRetriever(BaseRetriever):
         self._clauses = bm25._index.clauses
         self._nodes = bm25._nodes
 
-    def search(self, query: str, top_k: int | None = None, docs: set[str] | None = None) -> list[Hit]:
-        """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given."""
+    def search(self, query: str, top_k: int | None = None, docs: set[str] | None = None, lexical_only: bool = False) -> list[Hit]:
+        """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given.
+        ``lexical_only`` skips the query embedding (for cheap extra look-ups such as one per option)."""
         top_k = top_k or self._top_k
         allowed = None if docs is None else np.array([c.doc_id in docs for c in self._clauses])
-        use_bm25 = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.BM25)
-        use_dense = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.DENSE)
+        use_bm25 = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.BM25) or lexical_only
+        use_dense = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.DENSE) and not lexical_only
         bm25 = self._bm25.ranked(query, self._candidate_k, allowed) if use_bm25 else []
         dense = self._dense.ranked(query, self._candidate_k, allowed) if use_dense else []
         hits: dict[int, Hit] = {}

@@ -51,6 +51,23 @@ class ChineseTokenizer:
         pairs = [line.split("\t", 1) for line in _data_lines("synonyms.txt")]
         return [(normalize(a), b) for a, b in pairs]
 
+    @cached_property
+    def _official(self) -> dict[str, list[str]]:
+        table: dict[str, list[str]] = {}
+        for colloquial, official in self.synonyms:
+            table.setdefault(colloquial, []).extend(official.split())
+        return table
+
+    def use_thesaurus(self, thesaurus: dict[str, list[str]]) -> None:
+        """Add general synonyms (word -> words the corpus uses), e.g. from 同义词词林; the
+        hand-written pairs keep precedence."""
+        for word, alts in thesaurus.items():
+            self._official.setdefault(word, []).extend(a for a in alts if a not in self._official.get(word, []))
+
+    def official(self, word: str) -> list[str]:
+        """The policy text's own words for ``word`` (empty when there are none)."""
+        return self._official.get(normalize(word), [])
+
     def tokens(self, text: str) -> list[str]:
         """Content tokens of ``text`` (search mode: long words plus their sub-words)."""
         return [
@@ -63,7 +80,12 @@ class ChineseTokenizer:
         return [t for t in self._jieba.lcut(normalize(text), HMM=False) if t not in self.stopwords and _WORD.search(t)]
 
     def expand(self, query: str) -> str:
-        """The query with the official wording of colloquial terms appended."""
+        """The query with the official wording of its colloquial terms appended."""
         q = normalize(query)
         extra = [official for colloquial, official in self.synonyms if colloquial in q]
+        extra += [a for w in self.words(query) if w not in self._hand for a in self._official.get(w, [])]
         return " ".join([query, *extra]) if extra else query
+
+    @cached_property
+    def _hand(self) -> frozenset[str]:
+        return frozenset(c for c, _ in self.synonyms)

@@ -110,7 +110,7 @@ def test_refused_questions_never_reach_the_llm(use):
 def test_prompt_carries_numbered_clauses_as_data(use):
     bot = use("faithful")
     answer, hits = bot.run(QUESTION)
-    cands = [bot.answerer.citation(n, h) for n, h in enumerate(hits, 1)]
+    cands = [bot.renderer.citation(n, h) for n, h in enumerate(hits, 1)]
     messages = bot.generator.messages(QUESTION, cands)
     assert "忽略以上指令" in messages[0]["content"]  # the system prompt tells the model not to obey them
     assert "<条款>" in messages[1]["content"] and "[1] 《" in messages[1]["content"]

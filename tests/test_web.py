@@ -55,8 +55,18 @@ def test_answer_streams_in_with_a_citation_that_expands(page):
 
 def test_unanswerable_question_shows_the_not_found_state(page):
     _ask(page, "许昌市今年的低保标准是多少？")
-    expect(page.locator(".msg.bot.notfound .badge")).to_have_text("未在规划中找到", timeout=15_000)
+    expect(page.locator(".msg.bot.notfound .badge")).to_have_text("未在语料中找到", timeout=15_000)
     expect(page.locator(".msg.bot .marker")).to_have_count(0)
+
+
+def test_a_refusal_still_shows_the_closest_clauses_marked_as_not_answering(page):
+    _ask(page, "社区工作者每年要培训多少学时？")
+    related = page.locator(".msg.bot.notfound .related")
+    expect(related).to_contain_text("相关条款（未直接回答）", timeout=15_000)
+    expect(related.locator(".citation")).not_to_have_count(0)
+    related.locator("summary").first.click()
+    expect(related.locator("blockquote").first).to_contain_text("培训")
+    page.screenshot(path=str(ARTIFACTS / "chat-related.png"), full_page=True)
 
 
 def test_example_question_button_asks_it(page):

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
         yield
 
     app = FastAPI(title="policy-bot", version=__version__, lifespan=lifespan,
-                  description="许昌市“十四五”城乡社区服务体系建设规划问答：逐字引用原文条款，找不到就明说。")
+                  description="许昌市“十四五”城乡社区服务体系建设规划及相关法律法规问答：逐字引用原文条款，找不到就明说。")
     app.state.settings = settings
     app.state.bot = None
     install_error_handlers(app)

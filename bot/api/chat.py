@@ -39,7 +39,8 @@ def message_text(answer: Answer) -> str:
 
 
 def _extras(answer: Answer) -> dict:
-    return {"found": answer.found, "reason": answer.reason, "citations": [c.model_dump() for c in answer.citations]}
+    return {"found": answer.found, "reason": answer.reason, "choice": answer.choice,
+            "citations": [c.model_dump() for c in answer.citations], "related": [c.model_dump() for c in answer.related]}
 
 
 def _question(req: ChatRequest, settings: Settings) -> str:

@@ -119,7 +119,19 @@ async function ask(question) {
       renderCitations(msg, id, final.citations);
     } else {
       msg.classList.add("notfound");
-      msg.insertBefore(el("div", "badge", "未在规划中找到"), body);
+      msg.insertBefore(el("div", "badge", "未在语料中找到"), body);
+      if (final.related && final.related.length) {
+        // The closest clauses still help when the refusal is wrong; they are marked as not answering.
+        const rel = el("div", "related");
+        rel.appendChild(el("div", "section", "相关条款（未直接回答）"));
+        final.related.forEach((c) => {
+          const d = el("details", "citation");
+          d.appendChild(el("summary", null, "《" + c.title + "》" + c.ref));
+          d.appendChild(el("blockquote", null, c.text));
+          rel.appendChild(d);
+        });
+        msg.appendChild(rel);
+      }
     }
     addTools(msg, text);
   } catch (e) {

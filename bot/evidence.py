@@ -1,0 +1,139 @@
+"""Evidence signals: how well each retrieved clause covers what a question asks.
+
+Coverage weighs the question's topic words by how rare they are in the corpus (IDF), credits
+official synonyms of colloquial words, and notes the words the corpus never uses. These signals
+drive re-ranking, clause selection and the refusal decision.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from bot.figures import answers_unit, delegates
+from bot.models import Clause, Document
+from bot.query import Query
+from bot.retrieval import Hit
+from bot.text import normalize
+from bot.tokenizer import ChineseTokenizer
+
+# A clause "has a figure" when it states a number, a share, a frequency or a deadline.
+_FIGURE = re.compile(
+    r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人日天年岁时米刻]|[一二三四五六七八九十]+分之"
+    r"|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
+)
+# Item and row numbers ("3.", "7 |") are structure, not figures.
+_NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
+
+
+@dataclass
+class Evidence:
+    """A hit with the answer-level signals computed for the question."""
+
+    hit: Hit
+    coverage: float
+    has_figure: bool
+    unit_ok: bool
+    numbers_ok: bool
+    words: list[str]
+    unknown: list[str]
+
+
+class Matcher:
+    """Word matching against the corpus: IDF weights, synonyms, coverage, document names.
+
+    Built once per loaded index; every clause's matching text is normalised once here.
+    """
+
+    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause]) -> None:
+        self._tok, self._docs = tokenizer, documents
+        self.documents = documents
+        self.haystack = {c.id: self._clause_norm(c) for c in clauses}
+        self._haystacks = list(self.haystack.values())
+        self._corpus = "\n".join(self._haystacks)
+        self._idf: dict[str, float] = {}
+        self._names = {d.id: [normalize(a) for a in (d.title, *d.aliases)] for d in documents.values()}
+
+    def _clause_norm(self, clause: Clause) -> str:
+        """What a clause can be matched on: its document's title and date, section, header, text."""
+        doc = self._docs[clause.doc_id]
+        return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.text)))
+
+    def weight(self, word: str) -> float:
+        """IDF of ``word`` over clauses: "灾害信息员" (one clause) outweighs "配" (many)."""
+        if word not in self._idf:
+            df = sum(word in h for h in self._haystacks)
+            self._idf[word] = math.log(1 + len(self._haystacks) / (1 + df))
+        return self._idf[word]
+
+    def alternatives(self, word: str) -> list[str]:
+        return self._tok.official(word)
+
+    def matches(self, word: str, haystack: str) -> bool:
+        """``word`` or one of its official synonyms occurs in ``haystack``."""
+        return word in haystack or any(normalize(a) in haystack for a in self.alternatives(word))
+
+    def known(self, word: str) -> bool:
+        """Whether the corpus uses ``word``, its official synonym, or every part of it (人口比例)."""
+        if self.matches(word, self._corpus):
+            return True
+        parts = [p for p in self._tok.tokens(word) if len(p) > 1 and p != word]
+        return bool(parts) and all(p in self._corpus for p in parts)
+
+    def coverage(self, words: list[str], haystack: str) -> float:
+        """IDF-weighted share of question words found in the clause; a word missing verbatim earns
+        full credit for its official synonym, or half the share of its character bigrams present."""
+        if not words:
+            return 0.0
+        total = weights = 0.0
+        for w in words:
+            weight = self.weight(w)
+            weights += weight
+            if self.matches(w, haystack):
+                total += weight
+                continue
+            grams = [w[i : i + 2] for i in range(len(w) - 1)]
+            if grams:
+                total += weight * sum(g in haystack for g in grams) / len(grams) * 0.5
+        return total / weights
+
+    def covered(self, words: list[str], clause_id: str) -> set[str]:
+        hay = self.haystack[clause_id]
+        return {w for w in words if self.matches(w, hay)}
+
+    def routed_documents(self, question: str) -> set[str]:
+        """Documents the question names by one of their aliases (the longest match wins:
+        "河南省志愿服务条例" picks the provincial one, "志愿服务条例" the national one)."""
+        q = normalize(question)
+        best: dict[str, int] = {}
+        for doc_id, names in self._names.items():
+            n = max((len(a) for a in names if a in q), default=0)
+            if n:
+                best[doc_id] = n
+        top = max(best.values(), default=0)
+        return {d for d, n in best.items() if n == top}
+
+    def topic_words(self, query: Query) -> list[str]:
+        """The content words of the question's topic, once each, in order."""
+        return list(dict.fromkeys(self._tok.words(query.topic)))
+
+    def evidence(self, query: Query, hits: list[Hit]) -> list[Evidence]:
+        """The signals of each hit for ``query`` (topic words only: persona and framing left out)."""
+        words = self.topic_words(query)
+        unknown = [w for w in words if len(w) > 1 and not self.known(w)]
+        out = []
+        for h in hits:
+            hay = self.haystack[h.clause.id]
+            c = h.clause
+            body = c.text.split("|", 2)[-1] if c.kind == "table_row" else _NUMBERING.sub("", c.text)
+            out.append(Evidence(
+                hit=h,
+                coverage=self.coverage(words, hay),
+                has_figure=bool(_FIGURE.search(normalize(body))) or delegates(body),
+                unit_ok=query.asked_unit is None or answers_unit(c.context + " " + body, query.asked_unit),
+                numbers_ok=all(n in hay for n in query.numbers),
+                words=words,
+                unknown=unknown,
+            ))
+        return out

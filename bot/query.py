@@ -1,0 +1,156 @@
+"""Query understanding: what a question asks, apart from how it is asked.
+
+Community workers wrap the topic in persona and framing ("我是社区书记，想问一下…有什么政策支持？");
+the retrievers and the coverage signal should see the topic. This module also tells figure
+questions from list questions, names the unit a figure question asks for, finds article
+references (《X》第N条) and splits a multiple-choice question into its stem and options.
+
+Written by hand: these are patterns of Chinese policy questions that no general library models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.text import chinese_numeral, normalize
+
+# Persona and framing around the topic: who is asking, and the ask itself. Removed for matching only.
+_PERSONA = re.compile(
+    r"^(?:您好|你好|请问|麻烦问一?下|想问一?下|咨询一?下|问一?下)[，,：:\s]*"
+    r"|(?:我|我们|咱们?)(?:是|作为)?(?:一[名个位])?[^，,。？?]{0,12}?(?:的)?(?:社区书记|书记|主任|网格员|社工|社区工作者|工作人员|志愿者|居民|村民|业主|老人|家长)[，,]?"
+    r"|^(?:作为|身为)[^，,]{1,14}[，,]"
+)
+_FRAMING = re.compile(
+    r"有什么(?:政策|规定|要求|说法|办法|支持|文件)+(?:支持|依据)?|有没有(?:什么)?(?:相关)?(?:政策|规定|要求|说法|标准|办法)?"
+    r"|(?:规划|文件|政策|法律|条例|规定)(?:里|上|中)?(?:是)?怎么(?:说|规定|要求)的?|具体(?:是)?怎么(?:规定|要求)的?"
+    r"|怎么办|该怎么(?:做|办|弄)|能不能|可不可以|可以吗|行吗|是不是|要不要|需不需要|算不算|管不管"
+    r"|[吗呢啊吧呀嘛]+(?=[？?。！!]*$)|[？?。！!]+$"
+)
+# "哪几个方面", "哪几项", "包括哪些" ask for a list, not a number.
+_LIST = re.compile(r"哪些|哪几|分别|各是|各为|都有|包括什么|有哪")
+_FIGURE = re.compile(
+    r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|什么时候|何时|时限|期限|之前|前完成|几点"
+)
+# The unit a figure question names ("多少钱", "几名", "几点"): the evidence must carry a figure of that kind.
+_ASKED_UNIT = (
+    (re.compile(r"多少钱|多少元|多少万|费用(?:是)?多少|补贴(?:是)?多少|补助(?:是)?多少|收费(?:是)?多少|标准是多少钱"), "money"),
+    (re.compile(r"(?:多少|几)(?:个)?(?:学时|课时|小时|钟头)"), "hours"),
+    (re.compile(r"几点"), "clock"),
+    (re.compile(r"多大年纪|多少岁|几岁|多大岁数|年龄(?:上限|下限)?(?:是)?多少"), "age"),
+    (re.compile(r"多少分贝|分贝"), "decibel"),
+    (re.compile(r"(?:多少|几)(?:名|个人|人)|多少(?:名)?(?:队员|民警|工作人员)|几名"), "people"),
+    (re.compile(r"(?:多少|几)(?:天|日)|几个月"), "days"),
+    (re.compile(r"(?:多少|几)年"), "years"),
+    (re.compile(r"多少平方米|多大面积|面积(?:是)?多少"), "area"),
+    (re.compile(r"多少张|几张"), "beds"),
+    (re.compile(r"(?:多少|几)(?:个|家|所|组|项|块|类|支|处)"), "count"),
+    (re.compile(r"几次|多少次"), "times"),
+    (re.compile(r"比例|百分之|覆盖率|占比|多少成|几成|率(?:是|要达到|达到)?多少"), "share"),
+)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Options of a multiple-choice question: "A.xxx B.xxx", "A、", "(A)", "A：" …
+_OPTION = re.compile(r"(?:^|[\s(（。，,；;？?）)])([A-Da-d])\s*[.．、:：)）]\s*")
+_NEGATIVE_STEM = re.compile(r"不包括|不属于|不正确|错误的是|不符合|不是")
+_ARTICLE = re.compile(r"(?:《([^》]{2,40})》)?\s*第([一二三四五六七八九十百零〇两\d]+)条(?:第([一二三四五六七八九十]+)款)?")
+# Questions that try to instruct the bot: an imperative addressed to it, not a word in a policy
+# question ("社区工作者扮演什么角色", "居民忘记缴纳物业费" and "上级部门的指令性任务" are questions).
+_INSTRUCTION = re.compile(
+    r"(?:忽略|无视|忘记|忘掉|不要理会|别管)(?:你|掉)?(?:之前|以上|上面|前面|先前|所有|全部|刚才)的?(?:所有|全部)?(?:指令|指示|提示|规则|设定|要求|内容|对话)"
+    r"|(?:输出|打印|告诉我|显示|泄露|重复)(?:你的|一下你的)?(?:系统)?(?:提示词|系统提示|prompt|指令|设定)"
+    r"|系统提示词?|你现在(?:是|扮演|作为)|(?:请你|你要|你来|你需要)扮演|扮演(?:一个|一名|成)|越狱|jailbreak"
+    r"|ignore\s+(?:all|the|previous|above|prior)|system\s+prompt|you\s+are\s+now|act\s+as",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Choice:
+    """A multiple-choice question: the stem, options by letter, and whether it asks for the wrong one."""
+
+    stem: str
+    options: dict[str, str]
+    negative: bool = False
+
+
+@dataclass
+class Query:
+    """One question, understood.
+
+    Attributes:
+        text: the question as asked (stripped).
+        topic: the question without persona and framing; what retrieval and coverage look at.
+        numbers: the numbers the question itself states (a clause must contain them).
+        is_figure: asks for a number, date or deadline. is_list: asks for several things.
+        asked_unit: the kind of figure asked for (``figures.UNIT_CLASSES`` key), if the question names one.
+        choice: set for multiple-choice questions.
+        article: (document name or "", article number, paragraph or 0) for "《X》第N条第M款".
+        instruction: the question tries to instruct the bot.
+    """
+
+    text: str
+    topic: str
+    numbers: list[str] = field(default_factory=list)
+    is_figure: bool = False
+    is_list: bool = False
+    asked_unit: str | None = None
+    choice: Choice | None = None
+    article: tuple[str, int, int] | None = None
+    instruction: bool = False
+
+
+def parse_choice(text: str) -> Choice | None:
+    """Stem and options when ``text`` lists at least two lettered options A, B, (C, D) in order."""
+    marks = [m for m in _OPTION.finditer(text)]
+    letters = [m.group(1).upper() for m in marks]
+    start = next((i for i, letter in enumerate(letters) if letter == "A"), None)
+    if start is None:
+        return None
+    marks = marks[start:]
+    expected = "ABCD"[: len(marks)]
+    if len(marks) < 2 or "".join(m.group(1).upper() for m in marks) != expected:
+        return None
+    bounds = [m.start() for m in marks[1:]] + [len(text)]
+    options = {m.group(1).upper(): text[m.end():end].strip(" ，,；;。") for m, end in zip(marks, bounds)}
+    if not all(options.values()):
+        return None
+    stem = text[: marks[0].start()].strip()
+    return Choice(stem=stem, options=options, negative=bool(_NEGATIVE_STEM.search(stem)))
+
+
+def _article(text: str) -> tuple[str, int, int] | None:
+    m = _ARTICLE.search(text)
+    if not m:
+        return None
+    number = int(m.group(2)) if m.group(2).isdigit() else chinese_numeral(m.group(2))
+    paragraph = chinese_numeral(m.group(3)) if m.group(3) else 0
+    return (m.group(1) or "", number, paragraph)
+
+
+def topic_of(text: str) -> str:
+    """``text`` without persona and framing (falls back to ``text`` when nothing else is left)."""
+    topic = _FRAMING.sub("", _PERSONA.sub("", text)).strip(" ，,。？?")
+    return topic if len(normalize(topic)) >= 2 else text
+
+
+def understand(question: str) -> Query:
+    """Read ``question`` once; every later stage uses the result instead of re-reading the text."""
+    text = question.strip()
+    choice = parse_choice(text)
+    core = choice.stem if choice else text
+    normal = normalize(core)
+    without_list = _LIST.sub("", normal)  # "哪几个" asks for a list, not a count
+    asked = next((unit for pattern, unit in _ASKED_UNIT if pattern.search(without_list)), None)
+    is_list = bool(_LIST.search(normal))
+    is_figure = bool(_FIGURE.search(without_list))
+    return Query(
+        text=text,
+        topic=topic_of(core),
+        numbers=_NUMBER.findall(normal),
+        is_figure=is_figure and choice is None,
+        is_list=is_list,
+        asked_unit=asked if choice is None else None,
+        choice=choice,
+        article=_article(text),
+        instruction=bool(_INSTRUCTION.search(text)),
+    )

@@ -1,0 +1,53 @@
+"""Writing the answer: verbatim quotes with ``[n]`` markers, each with its document, 文号 and
+section; figures are never rephrased, so none can be wrong by writing."""
+
+from __future__ import annotations
+
+from bot.evidence import Evidence
+from bot.figures import figure_values, table_row
+from bot.models import Citation, Clause, Document
+from bot.query import Query
+from bot.retrieval import Hit
+from bot.text import normalize, sentence_spans
+from bot.tokenizer import ChineseTokenizer
+
+NOT_FOUND = "未在语料中找到能回答这个问题的条款。可以换个说法，或查阅原文。"
+_DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出并注明出处，请按事项适用的文件（国家、省、市）把握。"
+
+
+class Renderer:
+    """Turns chosen evidence into the answer text and its numbered citations."""
+
+    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document]) -> None:
+        self._tok, self._docs = tokenizer, documents
+
+    def _quote(self, question: str, clause: Clause) -> str:
+        """The clause's sentences that carry the question's words (the whole clause when short)."""
+        spans = sentence_spans(clause.text)
+        if len(spans) <= 2:
+            return clause.text
+        words = self._tok.words(question)
+        scored = [(sum(normalize(w) in normalize(clause.text[s:e]) for w in words), s, e) for s, e in spans]
+        top = max(sc for sc, _, _ in scored)
+        keep = [(s, e) for sc, s, e in scored if sc == top and sc > 0][:2] or [spans[0]]
+        return "……".join(clause.text[s:e] for s, e in keep)
+
+    def compose(self, query: Query, chosen: list[Evidence], lead: str = "") -> tuple[str, list[Citation]]:
+        """Answer text (an optional ``lead`` line first) and citations for ``chosen``."""
+        lines, citations, figures = ([lead] if lead else []), [], {}
+        for n, ev in enumerate(chosen, 1):
+            c, doc = ev.hit.clause, self._docs[ev.hit.clause.doc_id]
+            quote = table_row(c) if c.kind == "table_row" else f"“{self._quote(query.topic, c)}”"
+            number = f"（{doc.doc_number}）" if doc.doc_number else ""
+            lines.append(f"《{doc.title}》{number}{c.ref}：{quote}[{n}]")
+            citations.append(self.citation(n, ev.hit))
+            figures.setdefault(doc.id, set()).update(figure_values(quote))
+        if len(figures) > 1 and query.is_figure and len({frozenset(v) for v in figures.values()}) > 1:
+            lines.append(_DIFFERENT_RULES)
+        return "\n".join(lines), citations
+
+    def citation(self, n: int, hit: Hit) -> Citation:
+        """``hit`` as citation number ``n``."""
+        c, doc = hit.clause, self._docs[hit.clause.doc_id]
+        return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, level=doc.level, section=c.section,
+                        ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(hit.score, 6))
