@@ -23,7 +23,15 @@ err = Console(stderr=True)
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False) -> None:
-    setup_logging("INFO" if verbose else get_settings().log_level)
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"[red]error:[/red] POLICYBOT_{str(first['loc'][0]).upper()}: {escape(first['msg'])}")
+        raise typer.Exit(2) from exc
+    setup_logging("INFO" if verbose else settings.log_level)
 
 
 def _bot(**kwargs):
@@ -42,18 +50,27 @@ def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is
     import time
 
     from bot.embedding import load_embedder
-    from bot.indexing import build_index, current_build, is_fresh
+    from bot.indexing import build_documents, build_index, current_build, is_fresh
 
     settings = get_settings()
     t0 = time.perf_counter()
     embedder = load_embedder(settings)
-    if not force and is_fresh(settings, embedder.model_name):
-        console.print(f"index is up to date: {current_build(settings.index_dir)}")
+    try:
+        fresh = not force and is_fresh(settings, embedder.model_name)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    if fresh:
+        console.print(f"index is up to date (verified): {current_build(settings.index_dir)}")
         return
     previous = current_build(settings.index_dir)
-    old_docs = json.loads((previous / "manifest.json").read_text(encoding="utf-8")).get("documents", {}) if previous else {}
-    path = build_index(settings, embedder, show_progress=True)
-    new_docs = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["documents"]
+    old_docs = build_documents(previous) if previous else {}
+    try:
+        path = build_index(settings, embedder, show_progress=True)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    new_docs = build_documents(path)
     changed = sorted(d for d, h in new_docs.items() if old_docs.get(d) != h)
     removed = sorted(set(old_docs) - set(new_docs))
     console.print(f"built {path} in {time.perf_counter() - t0:.1f}s; changed: {', '.join(changed) or 'none'}"
@@ -79,7 +96,8 @@ def add(
 
     try:
         doc = add_document(get_settings().corpus_dir, file, doc_id=doc_id, title=title, doc_number=doc_number, level=level,
-                           issued=date_, issuer=issuer, status=status, source=source)
+                           issued=date_, issuer=issuer, status=status, source=source,
+                           max_bytes=get_settings().max_document_bytes)
     except (IngestError, ValidationError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
@@ -215,7 +233,11 @@ def serve(
         os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     settings = get_settings()
     # Build once here, so workers start from a ready index instead of racing to build it.
-    ensure_index(settings, load_embedder(settings), show_progress=sys.stderr.isatty())
+    try:
+        ensure_index(settings, load_embedder(settings), show_progress=sys.stderr.isatty())
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
     err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
     uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), access_log=False)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The repository root when running from a checkout (editable install); the current directory
@@ -60,6 +60,7 @@ class Settings(BaseSettings):
 
     answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
     max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
+    max_document_bytes: int = Field(5_000_000, ge=1_000, description="`policy-bot add` refuses larger files.")
 
     # Generative answers through any OpenAI-compatible server (vLLM, Ollama, llama.cpp, DashScope …).
     llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:11434/v1 (Ollama); unset: extractive answers only.")
@@ -76,6 +77,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
+
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
+        # An empty POLICYBOT_API_KEY would turn auth on in name only ("Bearer " with no token passes).
+        if key is not None and not key.get_secret_value().strip():
+            raise ValueError("POLICYBOT_API_KEY is set but empty; unset it or give a real key")
+        return key
 
 
 @lru_cache(maxsize=1)

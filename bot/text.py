@@ -15,6 +15,17 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 
 
+def is_clean_text(text: str) -> bool:
+    """False for strings that cannot be UTF-8 text: lone surrogates (a JSON "\\ud800", invalid
+    bytes decoded with surrogateescape)."""
+    return not any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with anything that is not UTF-8 text replaced, safe to echo in an error message."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width brackets/digits to half width), lower case, no whitespace."""
     return _SPACE.sub("", unicodedata.normalize("NFKC", text)).lower()

@@ -33,7 +33,7 @@ def bot(settings, embedder) -> PolicyBot:
 class LiveServer:
     """A real uvicorn server on a free 127.0.0.1 port, in a background thread."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, ready_path: str = "/readyz") -> None:
         import socket
         import threading
 
@@ -52,7 +52,7 @@ class LiveServer:
 
         for _ in range(200):
             try:
-                if httpx.get(self.url + "/readyz").status_code == 200:
+                if httpx.get(self.url + ready_path).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

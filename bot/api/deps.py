@@ -14,7 +14,9 @@ from bot.pipeline import PolicyBot
 def get_bot(request: Request) -> PolicyBot:
     bot = getattr(request.app.state, "bot", None)
     if bot is None:
-        raise APIError(503, "not_ready", "the index is still loading; retry shortly", type_="server_error")
+        error = getattr(request.app.state, "load_error", None)
+        message = f"the index is not available: {error}" if error else "the index is still loading; retry shortly"
+        raise APIError(503, "not_ready", message, type_="server_error")
     return bot
 
 

@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.pipeline import InvalidQuestion
+from bot.pipeline import InvalidFilter, InvalidQuestion
+from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ class APIError(Exception):
 
 
 def error_response(status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "code": code, "param": param}}, status_code=status)
+    body = {"message": clean_text(message), "type": type_, "code": code, "param": param and clean_text(param)}
+    return JSONResponse({"error": body}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -33,6 +35,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidQuestion)
     async def _invalid_question(_: Request, exc: InvalidQuestion) -> JSONResponse:
+        if isinstance(exc, InvalidFilter):
+            return error_response(400, "invalid_filters", str(exc), param="filters")
         return error_response(400, "invalid_question", str(exc), param="question")
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,173 @@
+"""Damaged indexes, hostile input and careless uploads: the bot answers correctly or says why."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from bot.config import Settings
+from bot.indexing import IndexDamaged, build_index, current_build, is_fresh, load_index
+from bot.ingest import IngestError, add_document
+from bot.pipeline import PolicyBot
+from tests.conftest import LiveServer
+
+
+def _cut_last_lines(path, n=5):
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-n]), encoding="utf-8")
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    "clauses.jsonl lines removed": lambda b: _cut_last_lines(b / "clauses.jsonl"),
+    "clauses.jsonl emptied": lambda b: (b / "clauses.jsonl").write_text("", encoding="utf-8"),
+    "manifest.json cut": lambda b: _truncate(b / "manifest.json"),
+    "manifest.json deleted": lambda b: (b / "manifest.json").unlink(),
+    "dense.faiss cut": lambda b: _truncate(b / "dense.faiss"),
+    "dense.faiss byte flipped": lambda b: _flip(b / "dense.faiss"),
+    "dense.faiss deleted": lambda b: (b / "dense.faiss").unlink(),
+    "bm25 vocabulary cut": lambda b: _truncate(b / "bm25" / "vocab.index.json"),
+    "bm25 scores flipped": lambda b: _flip(b / "bm25" / "data.csc.index.npy"),
+    "bm25 folder deleted": lambda b: shutil.rmtree(b / "bm25"),
+    "documents.json cut": lambda b: _truncate(b / "documents.json"),
+    "CURRENT names a missing build": lambda b: (b.parent.parent / "CURRENT").write_text("nope", encoding="utf-8"),
+    "CURRENT is binary": lambda b: (b.parent.parent / "CURRENT").write_bytes(b"\xff\xfe\x00"),
+}
+
+
+@pytest.fixture()
+def built(corpus_copy, embedder):
+    build_index(corpus_copy, embedder)
+    return corpus_copy
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_live_build_is_detected_and_rebuilt_before_answering(built, embedder, damage):
+    live = current_build(built.index_dir)
+    DAMAGES[damage](live)
+    assert not is_fresh(built, embedder.model_name)
+    bot = PolicyBot(built, embedder=embedder)  # what `ask` and `serve` do: ensure_index repairs it
+    assert bot.ask("社区党建工作联席会议制度由谁牵头？").found
+    assert is_fresh(built, embedder.model_name)
+
+
+@pytest.mark.parametrize("damage", ["clauses.jsonl lines removed", "dense.faiss byte flipped", "bm25 vocabulary cut"])
+def test_loading_a_damaged_build_names_the_repair(built, damage):
+    live = current_build(built.index_dir)
+    DAMAGES[damage](live)
+    with pytest.raises(IndexDamaged, match="policy-bot index --force"):
+        load_index(live)
+
+
+def test_index_force_rebuilds_over_a_cut_manifest(built):
+    _truncate(current_build(built.index_dir) / "manifest.json")
+    env = os.environ | {"POLICYBOT_INDEX_DIR": str(built.index_dir), "POLICYBOT_CORPUS_DIR": str(built.corpus_dir)}
+    out = subprocess.run([sys.executable, "-m", "bot", "index", "--force"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    load_index(current_build(built.index_dir))
+
+
+def test_a_build_killed_midway_leaves_no_folder_behind_after_the_next_build(built, embedder):
+    abandoned = built.index_dir / "builds" / ".tmp-20200101T000000000000-deadbeef-999999999"
+    abandoned.mkdir()
+    build_index(built, embedder)
+    assert not abandoned.exists()
+
+
+def test_a_server_without_a_usable_index_stays_up_and_says_why(tmp_path):
+    from bot.api import create_app
+
+    settings = Settings(corpus_dir=tmp_path / "no-corpus", index_dir=tmp_path / "indexes")
+    server = LiveServer(create_app(settings), ready_path="/healthz")
+    try:
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 503 and "catalog" in ready.json()["error"]
+        ask = httpx.post(server.url + "/v1/ask", json={"question": "社区服务设施开放时间"})
+        assert ask.status_code == 503 and ask.json()["error"]["code"] == "not_ready"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(live_server):
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        yield c
+
+
+# Lone surrogates written as JSON escapes: valid JSON, not valid text.
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/ask", '{"question": "社区\\ud800服务"}'),
+    ("/v1/search", '{"query": "\\udfff"}'),
+    ("/v1/ask", '{"question": "社区服务", "filters": {"doc": ["\\ud800"]}}'),
+    ("/v1/chat/completions", '{"model": "policy-bot", "messages": [{"role": "user", "content": "\\ud800"}]}'),
+    ("/v1/chat/completions", '{"model": "policy-bot", "stream": true, "messages": [{"role": "user", "content": "\\ud800"}]}'),
+    ("/v1/chat/completions", '{"model": "policy-bot", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}'),
+])
+def test_hostile_text_gets_a_4xx_json_error_not_a_500(client, path, body):
+    r = client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["error"]["code"]
+
+
+def test_a_bad_filter_names_the_filters_parameter(client):
+    r = client.post("/v1/ask", json={"question": "社区服务", "filters": {"doc": ["no-such-doc"]}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "filters"
+
+
+def test_the_page_is_served_with_security_headers(client):
+    r = client.get("/")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_an_empty_api_key_is_a_startup_error(key):
+    with pytest.raises(ValidationError, match="empty"):
+        Settings(api_key=key)
+
+
+def test_cli_with_invalid_bytes_in_the_question_exits_2_with_a_json_error(bot, settings):
+    env = os.environ | {"POLICYBOT_INDEX_DIR": str(settings.index_dir), "POLICYBOT_CORPUS_DIR": str(settings.corpus_dir)}
+    out = subprocess.run([sys.executable.encode(), b"-m", b"bot", b"ask", b"--json", b"\xff\xfe\xe7\xa4\xbe"],
+                         capture_output=True, env=env, timeout=120)
+    assert out.returncode == 2
+    assert json.loads(out.stdout) == {"error": "question is not valid UTF-8 text"}
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.txt", b"", "no usable text"),
+    ("spaces.txt", b"   \n\t\n", "no usable text"),
+    ("nul.txt", "规定\x00\x00".encode(), "no usable text"),
+    ("junk.docx", b"PK\x03\x04 not really a zip", "cannot be read"),
+    ("big.txt", "社区".encode() * 3_000, "limit"),
+])
+def test_unusable_files_are_refused_with_one_line(corpus_copy, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(IngestError, match=message):
+        add_document(corpus_copy.corpus_dir, path, max_bytes=5_000)
+
+
+def test_a_bad_date_is_refused(corpus_copy, tmp_path):
+    path = tmp_path / "rules.txt"
+    path.write_text("第一条 社区应当开展服务。\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="YYYY-MM-DD"):
+        add_document(corpus_copy.corpus_dir, path, issued="2024-13-45")
