@@ -144,6 +144,11 @@ class _Parser:
         for line in lines[body:]:
             self._line(line)
         self._finish()
+        if not self.clauses:
+            # A text made only of heading-shaped lines ("(一)一句话。") still has content: keep
+            # each line as a paragraph rather than lose the document.
+            for k, line in enumerate(lines[body:], 1):
+                self.emit("paragraph", f"t{k}", "", f"第{k}段", line.start, line.end)
         return self.clauses
 
     def _line(self, ln: _Line) -> None:

@@ -83,10 +83,10 @@ def add(
     doc_id: Annotated[Optional[str], typer.Option("--id", help="Document id (a-z, 0-9, -); default: from the file name.")] = None,
     title: Annotated[Optional[str], typer.Option(help="Title; default: the first line of the text.")] = None,
     doc_number: Annotated[str, typer.Option("--doc-number", help="文号, e.g. 许政办〔2023〕8号")] = "",
-    level: Annotated[str, typer.Option(help="国家, 省 or 市")] = "市",
+    level: Annotated[str, typer.Option(help="国家, 省 or 市; default 未核实 until an operator confirms it")] = "未核实",
     date_: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD")] = None,
     issuer: Annotated[str, typer.Option(help="发布机关")] = "",
-    status: Annotated[str, typer.Option(help="现行有效, 已修订 or 已废止")] = "现行有效",
+    status: Annotated[str, typer.Option(help="现行有效, 已修订 or 已废止; default 未核实")] = "未核实",
     source: Annotated[Optional[str], typer.Option(help="Where the file came from")] = None,
 ) -> None:
     """Add a document to corpus/ (text + catalog entry); then run `policy-bot index`."""
@@ -129,6 +129,13 @@ def ask(
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
+    _print_answer(answer)
+
+
+def _print_answer(answer) -> None:
+    """An answer as the terminal shows it: text, then numbered sources (or the closest clauses)."""
+    if answer.resolved_question:
+        console.print(f"[dim]按「{escape(answer.resolved_question)}」理解[/dim]")
     if not answer.found:
         console.print(f"[yellow]{escape(answer.answer)}[/yellow] [dim]({answer.reason})[/dim]")
         if answer.related:
@@ -142,8 +149,43 @@ def ask(
     console.print()
     for c in answer.citations:
         number = f"{escape(c.doc_number)} · " if c.doc_number else ""
-        console.print(f"[bold][{c.n}][/bold] 《{escape(c.title)}》（{c.level}级）{number}{escape(c.section)} · [dim]{c.clause_id}[/dim]")
+        mark = "[yellow]（用户添加，未经核实）[/yellow]" if c.added_by_user else ""
+        console.print(f"[bold][{c.n}][/bold] 《{escape(c.title)}》（{c.level}级）{mark}{number}{escape(c.section)} · [dim]{c.clause_id}[/dim]")
     console.print(f"[dim]{answer.latency_ms:.0f} ms[/dim]")
+
+
+@app.command()
+def chat() -> None:
+    """An interactive conversation: follow-ups (那农村呢？ 具体多少？) are understood from earlier
+    questions. Arrow keys recall earlier input; 新对话 or /new starts over; Ctrl-D or /quit ends."""
+    import readline  # noqa: F401 - gives input() line editing and history with the arrow keys
+
+    from bot.pipeline import InvalidQuestion
+
+    bot = _bot()
+    history: list[str] = []
+    console.print("[dim]policy-bot 对话：输入问题，可以接着追问；/new 开始新对话，/quit 退出。[/dim]")
+    while True:
+        try:
+            line = input("问> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit", "退出"):
+            return
+        if line in ("/new", "新对话"):
+            history = []
+            console.print("[dim]已开始新对话。[/dim]")
+            continue
+        try:
+            answer = bot.ask(line, history=history)
+        except InvalidQuestion as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            continue
+        _print_answer(answer)
+        history.append(line)
 
 
 @app.command()
@@ -193,9 +235,11 @@ def eval_(
     if not generative:
         bot.generator = None
 
-    def run(q: str):
+    def run(q: str, history: list[str]):
         k = max(top_k, 5)
-        return (bot.ask(q, top_k=k), bot.run(q, top_k=k)[1]) if generative else bot.run(q, top_k=k)
+        if generative:
+            return bot.ask(q, top_k=k, history=history), bot.run(q, top_k=k, history=history)[1]
+        return bot.run(q, top_k=k, history=history)
 
     report = evaluate(
         questions,

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
 
     answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
     max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
+    history_turns: int = Field(4, ge=0, le=20, description="Earlier user turns a follow-up question may lean on.")
+    max_embed_chars: int = Field(160, ge=16, description="Only this many characters of a question are embedded (bounds the cost of long questions).")
     max_document_bytes: int = Field(5_000_000, ge=1_000, description="`policy-bot add` refuses larger files.")
 
     # Generative answers through any OpenAI-compatible server (vLLM, Ollama, llama.cpp, DashScope …).
@@ -75,6 +77,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="When set, every /v1 route requires 'Authorization: Bearer <key>'.")
     cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
+    max_inflight: int = Field(32, ge=1, description="Requests a worker works on or queues at once; more get 503 with Retry-After at once.")
+    reload_interval: float = Field(5.0, ge=0, description="Seconds between checks for a new build to serve (0: never reload).")
+    body_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send its request body (then 408).")
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
 

@@ -35,6 +35,8 @@ class GoldQuestion(BaseModel, extra="forbid"):
     evidence: list[str] = []
     tags: list[str] = []
     choice: Literal["A", "B", "C", "D"] | None = Field(None, description="Multiple-choice rows: the correct option's letter")
+    history: list[str] = Field([], description="Earlier user turns of the conversation, oldest first (follow-up rows)")
+    resolved: str | None = Field(None, description="The question a follow-up should be understood as (scored by resolution_accuracy)")
 
     @model_validator(mode="after")
     def _consistent(self) -> GoldQuestion:
@@ -90,7 +92,8 @@ def score_question(gold: GoldQuestion, answer: Answer, hits: list[Hit]) -> dict:
            "found": answer.found, "refusal_reason": answer.reason, "latency_ms": answer.latency_ms,
            "cited": [c.clause_id for c in answer.citations], "answer": answer.answer,
            "mode": answer.mode, "guard": answer.guard.action if answer.guard else None,
-           "choice": answer.choice, "gold_choice": gold.choice}
+           "choice": answer.choice, "gold_choice": gold.choice,
+           "resolved_question": answer.resolved_question, "resolution_ok": _resolution_ok(gold, answer)}
     if not gold.answerable:
         row.update(rank=None, correct=None, relevant_citations=0, failure=None if not answer.found else "answered_unanswerable")
         return row
@@ -106,6 +109,21 @@ def score_question(gold: GoldQuestion, answer: Answer, hits: list[Hit]) -> dict:
         failure = "keywords_missing"
     row.update(rank=rank, correct=correct, relevant_citations=relevant, failure=failure)
     return row
+
+
+def _bigrams(text: str) -> set[str]:
+    t = normalize(text).strip("?？。!！")
+    return {t[i : i + 2] for i in range(len(t) - 1)}
+
+
+def _resolution_ok(gold: GoldQuestion, answer: Answer) -> bool | None:
+    """For rows that give the expected resolved question: the character bigrams of the question the
+    bot searched overlap the expected one's by at least 0.7 (Jaccard): wording may differ a little,
+    but a missing change ("农村") or a leftover of the old topic ("城市") fails."""
+    if gold.resolved is None:
+        return None
+    expected, got = _bigrams(gold.resolved), _bigrams(answer.resolved_question or answer.question)
+    return bool(expected) and len(expected & got) / len(expected | got) >= 0.7
 
 
 def _clause_text(clause: Clause) -> str:
@@ -137,7 +155,7 @@ def summarize(rows: list[dict]) -> dict:
         "false_refusal_rate": _ratio(sum(not r["found"] for r in ans), len(ans)),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
-    } | _guard_metrics(rows) | _choice_metrics(rows)
+    } | _guard_metrics(rows) | _choice_metrics(rows) | _resolution_metrics(rows)
 
 
 def _guard_metrics(rows: list[dict]) -> dict:
@@ -158,20 +176,26 @@ def _choice_metrics(rows: list[dict]) -> dict:
     return {"choice_accuracy": _ratio(sum(r["choice"] == r["gold_choice"] for r in mc), len(mc))} if mc else {}
 
 
+def _resolution_metrics(rows: list[dict]) -> dict:
+    """Follow-up rows that say how they should be understood: how often the bot understood them so."""
+    scored = [r for r in rows if r.get("resolution_ok") is not None]
+    return {"resolution_accuracy": _ratio(sum(r["resolution_ok"] for r in scored), len(scored))} if scored else {}
+
+
 def _ratio(num: float, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
 def evaluate(
-    gold: list[GoldQuestion], run: Callable[[str], tuple[Answer, list[Hit]]], progress: Callable | None = None
+    gold: list[GoldQuestion], run: Callable[[str, list[str]], tuple[Answer, list[Hit]]], progress: Callable | None = None
 ) -> dict:
-    """Run every question through ``run`` and score it.
+    """Run every question (with its conversation ``history``) through ``run`` and score it.
 
     Returns:
         ``METRIC_KEYS`` plus ``questions`` (per-question rows) and ``by_tag`` (metrics per tag).
     """
     items = progress(gold) if progress else gold
-    rows = [score_question(g, *run(g.question)) for g in items]
+    rows = [score_question(g, *run(g.question, g.history)) for g in items]
     report = summarize(rows) | {"questions": rows}
     tags = sorted({t for r in rows for t in r["tags"]})
     report["by_tag"] = {t: summarize([r for r in rows if t in r["tags"]]) for t in tags}
@@ -180,7 +204,7 @@ def evaluate(
 
 def report_keys(report: dict) -> list[str]:
     """The metric keys of ``report``: ``METRIC_KEYS``, plus the guard metrics in generative mode."""
-    return [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_", "choice_")))]
+    return [*METRIC_KEYS, *(k for k in report if k.startswith(("guard_", "generative_", "choice_", "resolution_")))]
 
 
 def write_reports(report: dict, out: Path, title: str) -> None:

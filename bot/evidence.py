@@ -114,6 +114,16 @@ class Matcher:
         top = max(best.values(), default=0)
         return {d for d, n in best.items() if n == top}
 
+    def names_topic(self, text: str, min_weight: float = 4.0) -> bool:
+        """Whether ``text`` names something specific in the corpus: a word (or its official synonym)
+        that few clauses use. "敬老月是哪个月" does; "任期多长", "标准谁定" do not."""
+        for w in self._tok.words(text):
+            for form in (w, *self.alternatives(w)):
+                form = normalize(form)
+                if len(form) > 1 and form in self._corpus and self.weight(form) >= min_weight:
+                    return True
+        return False
+
     def topic_words(self, query: Query) -> list[str]:
         """The content words of the question's topic, once each, in order."""
         return list(dict.fromkeys(self._tok.words(query.topic)))

@@ -96,10 +96,10 @@ def add_document(
     doc_id: str | None = None,
     title: str | None = None,
     doc_number: str = "",
-    level: str = "市",
+    level: str = "未核实",
     issued: str | None = None,
     issuer: str = "",
-    status: str = "现行有效",
+    status: str = "未核实",
     source: str | None = None,
     max_bytes: int = 5_000_000,
 ) -> Document:
@@ -142,6 +142,7 @@ def add_document(
         status=status,
         source=source or f"用户添加：{path.name}（{date.today().isoformat()}）",
         file=f"docs/{doc_id or _slug(path, text)}.txt",
+        added_by_user=True,
     )
     if any(d.id == doc.id for d in documents):
         raise IngestError(f"a document with id {doc.id!r} is already in the catalog; pass another --id")

@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Level = Literal["国家", "省", "市"]
+# "未核实": a document a user added, whose level and status no operator has confirmed yet.
+Level = Literal["国家", "省", "市", "未核实"]
+Status = Literal["现行有效", "已修订", "已废止", "未核实"]
 
 
 class Document(BaseModel):
@@ -19,11 +21,12 @@ class Document(BaseModel):
     issued: str = Field(description="成文/通过日期 (ISO date)")
     published: str | None = None
     level: Level
-    status: Literal["现行有效", "已修订", "已废止"] = "现行有效"
+    status: Status = "现行有效"
     source: str = Field(description="Where the text was taken from")
     file: str = Field(description="Path of the text, relative to the corpus folder")
     note: str = Field("", description="Provenance remarks: original 文号 text, dates, completeness")
     aliases: list[str] = Field([], description="Names users call it by (规划, 物业管理条例); a question naming one is routed to it")
+    added_by_user: bool = Field(False, description="Added with `policy-bot add`, not one of the curated sources")
 
 
 class Clause(BaseModel):
@@ -53,6 +56,8 @@ class Citation(BaseModel):
     title: str
     doc_number: str
     level: str = ""
+    source: str = Field("", description="Where the document's text was taken from")
+    added_by_user: bool = Field(False, description="The document was added by a user and is not a curated source")
     section: str
     ref: str
     clause_id: str
@@ -81,4 +86,5 @@ class Answer(BaseModel):
     mode: Literal["extractive", "generative"] = "extractive"
     guard: Guard | None = Field(None, description="Set when an LLM was asked: whether the grounding guard intervened")
     choice: str | None = Field(None, description="Multiple-choice questions: the option letter the cited clauses support")
+    resolved_question: str | None = Field(None, description="A follow-up question as understood from the thread (what was searched)")
     related: list[Citation] = Field([], description="found=false: the closest clauses, which do not directly answer (相关条款（未直接回答）)")

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.config import Settings, get_settings
+from bot.conversation import Resolution, resolve
 from bot.decision import Decider, Decision
 from bot.embedding import load_embedder
 from bot.generation import Generator
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 # which would corrupt --json output).
 with contextlib.redirect_stdout(io.StringIO()):
     LlamaSettings.llm = None
+
+
+NEEDS_CONTEXT = "这个问题需要接着前面的对话才能理解。请把要问的事项说完整，例如“农村社区的社区社会组织要达到多少个？”。"
 
 
 class InvalidQuestion(ValueError):
@@ -91,7 +95,7 @@ class PolicyBot:
         s = self.settings
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),
-            DenseRetriever(self.index, self.embedder, s.candidate_k),
+            DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars),
             weights=(s.bm25_weight, s.dense_weight),
             candidate_k=s.candidate_k,
             mode=FusionMode(fusion or s.fusion),
@@ -151,39 +155,55 @@ class PolicyBot:
         return self.retriever.search(self.check_question(query), top_k or self.settings.top_k,
                                      docs=self._scope(docs))
 
-    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
-        """Answer ``question`` with cited clauses, or ``found=False`` with a reason."""
-        *_, final = self.stream(question, top_k, filters)
+    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+            history: list[str] | None = None) -> Answer:
+        """Answer ``question`` with cited clauses, or ``found=False`` with a reason. ``history``:
+        the earlier user turns of the conversation, oldest first (a follow-up is resolved from them)."""
+        *_, final = self.stream(question, top_k, filters, history)
         return final
 
-    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+               history: list[str] | None = None) -> Iterator[str | Answer]:
         """Answer text as it becomes available, then the final ``Answer``.
 
         Extractive answers come in one piece; with an LLM configured, guarded sentences stream
         as the model writes them (see ``bot.generation``).
         """
         t0 = time.perf_counter()
-        answer, hits = self.run(question, top_k, filters)
+        answer, hits = self.run(question, top_k, filters, history)
         if self.generator is None or not answer.found:
             yield answer.answer
             yield answer
             return
         candidates = [self.renderer.citation(n, h) for n, h in enumerate(hits, 1)]
-        for event in self.generator.stream(answer.question, answer, candidates):
+        for event in self.generator.stream(answer.resolved_question or answer.question, answer, candidates):
             if isinstance(event, Answer):
                 event = event.model_copy(update={"latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
             yield event
 
-    def run(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> tuple[Answer, list[Hit]]:
+    def resolve(self, question: str, history: list[str] | None = None) -> Resolution:
+        """How ``question`` is understood in its thread (the last ``history_turns`` user turns)."""
+        q = self.check_question(question)
+        turns = [self.check_question(h) for h in (history or []) if isinstance(h, str) and h.strip()]
+        return resolve(q, turns[-self.settings.history_turns:], self.matcher.names_topic)
+
+    def run(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+            history: list[str] | None = None) -> tuple[Answer, list[Hit]]:
         """The answer and the ranked clauses it was chosen from (evaluation scores both).
 
-        Answers are cached per (question, top_k): the index is read-only, so a repeated question
-        (a hall of trainees asking the same thing) costs a dictionary look-up.
+        Answers are cached per (resolved question, top_k): the index is read-only, so a repeated
+        question (a hall of trainees asking the same thing) costs a dictionary look-up.
         """
         t0 = time.perf_counter()
         q = self.check_question(question)
+        resolution = self.resolve(q, history)
         docs = self.allowed_documents(filters)
-        answer, hits = self._cached(q, top_k or self.settings.top_k, self._scope(docs))
+        if resolution.needs_context:
+            answer, hits = Answer(question=q, found=False, answer=NEEDS_CONTEXT, citations=[], latency_ms=0.0,
+                                  reason="needs_context"), []
+        else:
+            answer, hits = self._cached(resolution.question, top_k or self.settings.top_k, self._scope(docs))
+            answer = answer.model_copy(update={"question": q, "resolved_question": resolution.question if resolution.leaned else None})
         latency = round((time.perf_counter() - t0) * 1000, 2)
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
         return answer.model_copy(update={"latency_ms": latency}), hits

@@ -39,15 +39,18 @@ class Renderer:
             c, doc = ev.hit.clause, self._docs[ev.hit.clause.doc_id]
             quote = table_row(c) if c.kind == "table_row" else f"“{self._quote(query.topic, c)}”"
             number = f"（{doc.doc_number}）" if doc.doc_number else ""
-            lines.append(f"《{doc.title}》{number}{c.ref}：{quote}[{n}]")
+            mark = "（用户添加，未经核实）" if doc.added_by_user else ""
+            lines.append(f"《{doc.title}》{number}{mark}{c.ref}：{quote}[{n}]")
             citations.append(self.citation(n, ev.hit))
             figures.setdefault(doc.id, set()).update(figure_values(quote))
-        if len(figures) > 1 and query.is_figure and len({frozenset(v) for v in figures.values()}) > 1:
+        stated = [frozenset(v) for v in figures.values() if v]  # documents that state a figure at all
+        if len(stated) > 1 and query.is_figure and len(set(stated)) > 1:
             lines.append(_DIFFERENT_RULES)
         return "\n".join(lines), citations
 
     def citation(self, n: int, hit: Hit) -> Citation:
         """``hit`` as citation number ``n``."""
         c, doc = hit.clause, self._docs[hit.clause.doc_id]
-        return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, level=doc.level, section=c.section,
+        return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, level=doc.level,
+                        source=doc.source, added_by_user=doc.added_by_user, section=c.section,
                         ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(hit.score, 6))

@@ -77,14 +77,16 @@ class BM25Retriever(BaseRetriever):
 class DenseRetriever(BaseRetriever):
     """Cosine similarity in the FAISS index (inner product on normalised vectors)."""
 
-    def __init__(self, index: LoadedIndex, embedder, top_k: int = 30) -> None:
+    def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160) -> None:
         super().__init__()
-        self._index, self._embedder, self._top_k = index, embedder, top_k
+        self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
         self._nodes = _nodes(index)
 
     def ranked(self, query: str, top_k: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         k = top_k or self._top_k
-        vec = self._embedder.get_query_embedding(query)
+        # The encoder's cost grows with the square of the length: only the head of a long question
+        # is embedded (BM25 still sees all of it), so no question costs more than a short one much.
+        vec = self._embedder.get_query_embedding(query[: self._max_chars])
         # With a filter, search every vector and keep the allowed ones (flat index: exact and cheap
         # at this scale; a vector database would take the filter natively).
         depth = len(self._nodes) if allowed is not None else k

@@ -204,3 +204,21 @@ def test_cors_allows_only_configured_origins(secured):
     assert ok.headers.get("access-control-allow-origin") == "https://intranet.example"
     other = httpx.options(secured.url + "/v1/ask", headers={"Origin": "https://evil.example", **pre})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_ask_resolves_a_follow_up_from_its_history(client):
+    r = client.post("/v1/ask", json={"question": "那农村呢？", "history": ["城市社区到2023年要有多少个社区社会组织？"]})
+    data = r.json()
+    assert r.status_code == 200 and data["found"] and "5个" in data["answer"]
+    assert "农村" in data["resolved_question"]
+
+
+def test_openai_client_gets_a_follow_up_resolved_from_the_conversation(oai):
+    messages = [{"role": "user", "content": "城市社区到2023年要有多少个社区社会组织？"},
+                {"role": "assistant", "content": "《许昌市“十四五”城乡社区服务体系建设规划》……不少于10个社区社会组织[1]"},
+                {"role": "user", "content": "那农村呢？"}]
+    r = oai.chat.completions.create(model="policy-bot", messages=messages)
+    assert "5个" in r.choices[0].message.content and "农村" in r.model_extra["resolved_question"]
+    chunks = list(oai.chat.completions.create(model="policy-bot", messages=messages, stream=True))
+    assert "5个" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "农村" in chunks[-1].model_extra["resolved_question"]

@@ -72,6 +72,29 @@ def test_multiple_choice_rows_name_their_option_and_key_its_content():
             assert g.choice and f"{g.choice}.{g.keywords[0][0]}" in g.question, g.id
 
 
+def test_conversation_sets_have_sixty_threads_split_by_topic_and_history_rows():
+    dev, test = load_gold(ROOT / "eval" / "conv-dev.jsonl"), load_gold(ROOT / "eval" / "conv-test.jsonl")
+    threads = {tuple(g.history[:1]) for g in dev + test if "follow-up" in g.tags}
+    assert len(threads) >= 60
+    assert all(g.history for g in dev + test if "follow-up" in g.tags)
+    assert all(not g.history and not g.answerable for g in dev + test if "needs-context" in g.tags)
+    topics = [{t for g in rs if "follow-up" in g.tags for t in g.tags if t.startswith("topic:")} for rs in (dev, test)]
+    assert not topics[0] & topics[1]
+
+
+def test_resolution_accuracy_compares_what_was_searched_with_the_expected_question():
+    row = {"id": "f", "question": "那农村呢？", "history": ["城市社区要有几个社会组织？"], "answerable": True,
+           "keywords": [["5个"]], "evidence": ["5个"], "resolved": "农村社区要有几个社会组织"}
+    gold = GoldQuestion.model_validate(row)
+
+    def answer(resolved):
+        return Answer(question="那农村呢？", found=True, answer="5个", citations=[], latency_ms=1.0, resolved_question=resolved)
+
+    good = evaluate([gold], lambda q, h: (answer("农村社区要有几个社会组织"), []))
+    bad = evaluate([gold], lambda q, h: (answer("城市社区要有几个社会组织，农村"), []))
+    assert good["resolution_accuracy"] == 1.0 and bad["resolution_accuracy"] == 0.0
+
+
 def test_choice_accuracy_counts_only_multiple_choice_rows():
     rows = [{"answerable": True, "rank": 1, "cited": [], "found": True, "relevant_citations": 1, "correct": True,
              "latency_ms": 1.0, "choice": c, "gold_choice": g} for c, g in (("B", "B"), ("A", "C"), (None, None))]
@@ -98,7 +121,7 @@ def test_metrics_on_a_hand_scored_example():
                [Hit(wrong, 1.0)]),
         "q3": (Answer(question="q3", found=False, answer="未找到", citations=[], latency_ms=20, reason="no_figure"), []),
     }
-    report = evaluate([GoldQuestion.model_validate(r) for r in rows], lambda q: answers[q])
+    report = evaluate([GoldQuestion.model_validate(r) for r in rows], lambda q, h: answers[q])
     assert report["hit_at_1"] == 0.0 and report["hit_at_3"] == 0.5 and report["mrr"] == 0.25
     assert report["answer_accuracy"] == 0.5
     assert report["citation_precision"] == 0.5 and report["citation_recall"] == 0.5
@@ -113,7 +136,7 @@ SETS = [name for name in FLOORS if not name.startswith("_")]
 @pytest.fixture(scope="module")
 def reports(bot):
     """Each gated set, evaluated once through the same path as ``policy-bot eval``."""
-    return {name: evaluate(load_gold(ROOT / "eval" / name), lambda q: bot.run(q, top_k=5)) for name in SETS}
+    return {name: evaluate(load_gold(ROOT / "eval" / name), lambda q, h: bot.run(q, top_k=5, history=h)) for name in SETS}
 
 
 def _check(metric: str, value: float, floor: float) -> None:

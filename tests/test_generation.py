@@ -162,6 +162,6 @@ def test_eval_reports_the_guard_intervention_rate(use):
 
     bot = use("wrong-number")
     gold = [g for g in load_gold(Path(__file__).resolve().parent.parent / "eval" / "dev.jsonl") if g.answerable][:6]
-    report = evaluate(gold, lambda q: (bot.ask(q), bot.run(q)[1]))
+    report = evaluate(gold, lambda q, h: (bot.ask(q, history=h), bot.run(q, history=h)[1]))
     assert 0 < report["guard_intervention_rate"] <= 1
     assert {"guard_fallback_rate", "generative_rate"} <= set(report)

@@ -171,3 +171,97 @@ def test_a_bad_date_is_refused(corpus_copy, tmp_path):
     path.write_text("第一条 社区应当开展服务。\n", encoding="utf-8")
     with pytest.raises(IngestError, match="YYYY-MM-DD"):
         add_document(corpus_copy.corpus_dir, path, issued="2024-13-45")
+
+
+def test_a_running_server_picks_up_a_new_build_without_a_restart(built, embedder):
+    from bot.api import create_app
+
+    fast = built.model_copy(update={"reload_interval": 0.2})
+    server = LiveServer(create_app(fast, bot=PolicyBot(fast, embedder=embedder)))
+    try:
+        before = httpx.get(server.url + "/readyz").json()["build"]
+        new = build_index(fast, embedder).name
+        assert new != before
+        import time
+
+        for _ in range(100):
+            if httpx.get(server.url + "/readyz").json()["build"] == new:
+                break
+            time.sleep(0.1)
+        assert httpx.get(server.url + "/readyz").json()["build"] == new
+        assert httpx.post(server.url + "/v1/ask", json={"question": "社区党建工作联席会议制度由谁牵头？"}).json()["found"]
+    finally:
+        server.stop()
+
+
+def test_a_burst_beyond_the_inflight_limit_is_shed_with_retry_after(built, embedder):
+    import concurrent.futures
+
+    from bot.api import create_app
+
+    tight = built.model_copy(update={"max_inflight": 1, "answer_cache_size": 0})
+    server = LiveServer(create_app(tight, bot=PolicyBot(tight, embedder=embedder)))
+    long_question = "社区综合服务设施开放时间和服务内容有哪些规定" * 10
+    try:
+        with httpx.Client(timeout=30) as c, concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: c.post(server.url + "/v1/ask", json={"question": long_question}), range(16)))
+            health = c.get(server.url + "/healthz")
+        codes = {r.status_code for r in results}
+        assert codes <= {200, 503} and 503 in codes and 200 in codes
+        shed = next(r for r in results if r.status_code == 503)
+        assert shed.headers["retry-after"] == "1" and shed.json()["error"]["code"] == "overloaded"
+        assert health.status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_chunked_body_over_the_limit_is_413(client):
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1000
+
+    r = client.post("/v1/ask", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_user_added_documents_are_quoted_with_their_provenance(corpus_copy, embedder, tmp_path):
+    path = tmp_path / "notice.txt"
+    path.write_text("社区工作者月薪规定\n第一条 社区工作者月薪5万元。\n", encoding="utf-8")
+    doc = add_document(corpus_copy.corpus_dir, path, doc_id="user-notice")
+    assert doc.added_by_user and doc.level == "未核实" and doc.status == "未核实"
+    bot = PolicyBot(corpus_copy, embedder=embedder)
+    from bot.pipeline import Filters
+
+    a = bot.ask("社区工作者月薪多少？", filters=Filters(doc=["user-notice"]))
+    assert a.found and a.citations[0].added_by_user and "用户添加，未经核实" in a.answer
+
+
+def test_a_text_of_heading_shaped_lines_keeps_its_lines_as_clauses():
+    from bot.chunking import parse_clauses
+    from bot.models import Document
+
+    doc = Document(id="d", title="通知", issuer="x", issued="2024-01-01", level="市", source="t", file="d.txt")
+    text = "(一)一句话。\n(二)另一句话。\n"
+    assert [c.text for c in parse_clauses(doc, text)] == ["(一)一句话。", "(二)另一句话。"]
+
+
+def test_a_build_killed_with_sigkill_leaves_the_live_build_serving(built, embedder):
+    import signal
+    import time
+
+    live = current_build(built.index_dir)
+    env = os.environ | {"POLICYBOT_INDEX_DIR": str(built.index_dir), "POLICYBOT_CORPUS_DIR": str(built.corpus_dir)}
+    (built.index_dir / "cache").rename(built.index_dir / "cache-away")  # force a slow build: nothing cached
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "index", "--force"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):  # wait until the build has started writing
+        if any((built.index_dir / "builds").glob(".tmp-*")):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert current_build(built.index_dir) == live
+    load_index(live)
+    (built.index_dir / "cache-away").rename(built.index_dir / "cache")
+    build_index(built, embedder)
+    assert not list((built.index_dir / "builds").glob(".tmp-*"))

@@ -108,3 +108,20 @@ def test_practice_mode_reveals_the_key_and_the_clause(page):
     expect(first.locator(".verdict")).to_have_text(re.compile("✓ 回答正确|✗ 正确答案：.+"), timeout=5_000)
     expect(first.locator("blockquote")).to_be_visible()
     expect(first.locator(".section")).to_contain_text("出处：")
+
+
+def test_a_three_turn_thread_is_understood_and_a_new_thread_forgets_it(page):
+    _ask(page, "千人示范培训，市级每年培训谁？")
+    expect(page.locator(".msg.bot .answer").nth(0)).to_contain_text("社区党组织书记", timeout=15_000)
+    _ask(page, "那县里呢？")
+    second = page.locator(".msg.bot").nth(1)
+    expect(second.locator(".resolved")).to_contain_text("按「", timeout=15_000)
+    expect(second.locator(".answer")).to_contain_text("县级每年组织社区党组织书记进行全员培训")
+    _ask(page, "乡镇呢？")
+    third = page.locator(".msg.bot").nth(2)
+    expect(third.locator(".answer")).to_contain_text("乡级每年组织社区工作者进行全员培训", timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "chat-thread.png"), full_page=True)
+    page.click("#new-thread")
+    expect(page.locator(".msg")).to_have_count(0)
+    _ask(page, "那农村呢？")
+    expect(page.locator(".msg.bot.notfound .answer")).to_contain_text("前面的对话", timeout=15_000)

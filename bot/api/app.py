@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -18,6 +19,7 @@ from bot.api.deps import require_api_key
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
 from bot.logs import setup_logging
+from bot.indexing import current_build
 from bot.pipeline import PolicyBot
 
 logger = logging.getLogger(__name__)
@@ -25,39 +27,76 @@ WEB = Path(str(resources.files("bot").joinpath("web")))
 
 
 class BodyLimit:
-    """Reject request bodies over ``limit`` bytes with 413, whether or not Content-Length is sent."""
+    """Read the whole request body first: over ``limit`` bytes (with or without Content-Length,
+    chunked included) is 413; a client that takes longer than ``timeout`` seconds to send it is 408.
+    The app then gets the body from memory, so a slow client never holds an answer thread."""
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float) -> None:
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await self._reject(scope, receive, send)
-        seen = 0
+            return await error_response(413, "request_too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+        try:
+            body = await asyncio.wait_for(self._read(receive), self.timeout)
+        except _TooLarge:
+            return await error_response(413, "request_too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+        except asyncio.TimeoutError:
+            return await error_response(408, "request_timeout", f"request body not received within {self.timeout:g} s")(scope, receive, send)
+        if body is None:  # the client went away
+            return
+        sent = False
 
-        async def limited_receive():
-            nonlocal seen
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive) -> bytes | None:
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.limit:
                 raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
-
-    async def _reject(self, scope, receive, send):
-        response = error_response(413, "request_too_large", f"request body over {self.limit} bytes")
-        await response(scope, receive, send)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
 
 
 class _TooLarge(Exception):
     pass
+
+
+class LoadShedding:
+    """At most ``limit`` /v1 requests in a worker at once; more get 503 with Retry-After at once,
+    instead of queueing for a minute behind the embedder. Liveness and the page are never shed."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit, self.inflight = app, limit, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        if self.inflight >= self.limit:
+            response = error_response(503, "overloaded", "the server is busy; retry in a moment", type_="server_error")
+            response.headers["Retry-After"] = "1"
+            return await response(scope, receive, send)
+        self.inflight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
 
 
 class SecurityHeaders:
@@ -86,6 +125,24 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+async def _watch_builds(app: FastAPI, settings: Settings) -> None:
+    """Serve a new build without a restart: when ``indexes/CURRENT`` names another build, load it
+    beside the old one (in a thread) and swap; if it does not load, keep serving the old one."""
+    while True:
+        await asyncio.sleep(settings.reload_interval)
+        live = current_build(settings.index_dir)
+        loaded = app.state.bot
+        if live is None or (loaded is not None and loaded.index.path == live):
+            continue
+        try:
+            embedder = loaded.embedder if loaded else None
+            app.state.bot = await asyncio.to_thread(PolicyBot, settings, embedder=embedder)
+            app.state.load_error = None
+            logger.info("now serving build %s", live.name)
+        except (OSError, ValueError) as exc:
+            logger.warning("build %s not loaded, still serving the previous one: %s", live.name, exc)
+
+
 def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -> FastAPI:
     """Build the app. ``bot`` lets tests share an already loaded pipeline; otherwise it loads
     (building the index if needed) when the server starts, once per worker."""
@@ -102,7 +159,10 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
         except (OSError, ValueError) as exc:
             app.state.load_error = str(exc)
             logger.error("index not loaded: %s", exc)
+        watcher = asyncio.create_task(_watch_builds(app, settings)) if settings.reload_interval else None
         yield
+        if watcher:
+            watcher.cancel()
 
     app = FastAPI(title="policy-bot", version=__version__, lifespan=lifespan,
                   description="许昌市“十四五”城乡社区服务体系建设规划及相关法律法规问答：逐字引用原文条款，找不到就明说。")
@@ -113,7 +173,8 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(LoadShedding, limit=settings.max_inflight)
     app.add_middleware(SecurityHeaders)
     secured = [Depends(require_api_key)]
     app.include_router(ask.router, dependencies=secured)

@@ -18,7 +18,7 @@ Bot = Annotated[PolicyBot, Depends(get_bot)]
 
 @router.post("/ask", response_model=Answer, summary="Answer a question with cited clauses")
 def ask(req: AskRequest, bot: Bot) -> Answer:
-    return bot.ask(req.question, top_k=req.top_k, filters=req.filters)
+    return bot.ask(req.question, top_k=req.top_k, filters=req.filters, history=req.history)
 
 
 @router.post("/search", response_model=SearchResponse, summary="Ranked clauses, no answer composition")

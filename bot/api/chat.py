@@ -1,7 +1,8 @@
 """OpenAI-compatible ``/v1/chat/completions`` (model ``policy-bot``), plain and streaming (SSE).
 
-The last user message is the question; earlier turns are not used (answers are grounded in the
-corpus alone). Citations appear in the message text and, for clients that can use them, in an
+The last user message is the question; the earlier user turns (the last few, within the body
+limit) are the thread a follow-up such as "那农村呢？" is resolved from. Answers stay grounded in
+the corpus alone: nothing an assistant turn said is quoted. Citations appear in the message text and, for clients that can use them, in an
 extra top-level ``citations`` field (on the final chunk when streaming).
 """
 
@@ -39,24 +40,26 @@ def message_text(answer: Answer) -> str:
 
 
 def _extras(answer: Answer) -> dict:
-    return {"found": answer.found, "reason": answer.reason, "choice": answer.choice,
+    return {"found": answer.found, "reason": answer.reason, "choice": answer.choice, "mode": answer.mode,
+            "resolved_question": answer.resolved_question,
             "citations": [c.model_dump() for c in answer.citations], "related": [c.model_dump() for c in answer.related]}
 
 
-def _question(req: ChatRequest, settings: Settings) -> str:
+def _question(req: ChatRequest, settings: Settings) -> tuple[str, list[str]]:
+    """The question (last user message) and the earlier user turns, oldest first."""
     if req.model != settings.model_name:
         raise APIError(404, "model_not_found", f"unknown model {req.model!r}; this server serves {settings.model_name!r}", param="model")
-    users = [m for m in req.messages if m.role == "user"]
+    users = [m.text() for m in req.messages if m.role == "user"]
     if not users:
         raise APIError(400, "no_user_message", "messages must contain a user message with the question", param="messages")
-    return users[-1].text()
+    return users[-1], users[:-1]
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion (plain or stream)")
 def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
                      settings: Annotated[Settings, Depends(get_settings)]):
-    question = _question(req, settings)
-    events = bot.stream(question)  # raises InvalidQuestion (400) before any byte is sent
+    question, history = _question(req, settings)
+    events = bot.stream(question, history=history)  # raises InvalidQuestion (400) before any byte is sent
     first = next(events)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if req.stream:

@@ -15,6 +15,8 @@ class AskRequest(BaseModel):
     question: str = Field(description="The question, in Chinese.")
     top_k: int | None = Field(None, ge=1, le=50)
     filters: Filters | None = None
+    history: list[str] = Field([], max_length=20, description="Earlier user turns of the conversation, oldest first; "
+                               "a follow-up (那农村呢？) is resolved from them")
 
 
 class SearchRequest(BaseModel):

@@ -6,6 +6,8 @@ const input = document.getElementById("question");
 const send = document.getElementById("send");
 const apikey = document.getElementById("apikey");
 apikey.value = localStorage.getItem("policybot-key") || "";
+// The user's earlier questions in this conversation: follow-ups ("那农村呢？") are resolved from them.
+let thread = [];
 apikey.addEventListener("change", () => localStorage.setItem("policybot-key", apikey.value));
 
 function el(tag, cls, text) {
@@ -22,10 +24,13 @@ function headers() {
 }
 
 // The answer part of the streamed text, with [n] turned into buttons that open citation n.
-function renderAnswer(box, answer, citations) {
+// Extractive answers put a marker only at the end of a quoted line, so a literal "[1]" inside a
+// quoted clause stays text; generative answers place markers inside sentences.
+function renderAnswer(box, answer, citations, mode) {
   box.textContent = "";
-  const parts = answer.split(/(\[\d+\])/);
-  for (const part of parts) {
+  const parts = answer.split(/(\[\d+\](?=\n|$))/);
+  const inline = mode === "generative";
+  for (const part of (inline ? answer.split(/(\[\d+\])/) : parts)) {
     const m = part.match(/^\[(\d+)\]$/);
     if (m && citations[Number(m[1]) - 1]) {
       const b = el("button", "marker", m[1]);
@@ -48,7 +53,9 @@ function renderCitations(msg, id, citations) {
   citations.forEach((c) => {
     const d = el("details", "citation");
     d.id = id + "-c" + c.n;
-    d.appendChild(el("summary", null, "[" + c.n + "] 《" + c.title + "》（" + c.doc_number + "）" + c.ref));
+    const summary = el("summary", null, "[" + c.n + "] 《" + c.title + "》" + (c.doc_number ? "（" + c.doc_number + "）" : "") + c.ref);
+    if (c.added_by_user) summary.appendChild(el("span", "user-added", "用户添加·未核实"));
+    d.appendChild(summary);
     d.appendChild(el("div", "section", c.section + " · " + c.clause_id));
     if (c.context) d.appendChild(el("div", "section", c.context));
     d.appendChild(el("blockquote", null, c.text));
@@ -84,7 +91,8 @@ async function ask(question) {
   try {
     const res = await fetch("/v1/chat/completions", {
       method: "POST", headers: headers(),
-      body: JSON.stringify({ model: "policy-bot", stream: true, messages: [{ role: "user", content: question }] }),
+      body: JSON.stringify({ model: "policy-bot", stream: true,
+        messages: thread.concat([question]).map((content) => ({ role: "user", content })) }),
     });
     if (!res.ok) {
       const err = await res.json().catch(() => ({}));
@@ -113,9 +121,11 @@ async function ask(question) {
       }
     }
     if (!final) throw new Error("回答中断，请重试");
+    thread.push(question);
+    if (final.resolved_question) msg.insertBefore(el("div", "resolved", "按「" + final.resolved_question + "」理解"), body);
     if (final.found) {
       const answer = text.split("\n\n引用：")[0];
-      renderAnswer(body, answer, final.citations);
+      renderAnswer(body, answer, final.citations, final.mode);
       renderCitations(msg, id, final.citations);
     } else {
       msg.classList.add("notfound");
@@ -142,6 +152,12 @@ async function ask(question) {
     msg.scrollIntoView({ block: "end" });
   }
 }
+
+document.getElementById("new-thread").addEventListener("click", () => {
+  thread = [];
+  log.textContent = "";
+  input.focus();
+});
 
 form.addEventListener("submit", (ev) => {
   ev.preventDefault();

@@ -1,0 +1,82 @@
+"""Property-based checks: any text in the request models and text helpers gives a clear result,
+never a crash; a bounded schemathesis run of the OpenAPI spec finds no 5xx."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from bot.api.schemas import AskRequest, ChatRequest
+from bot.chunking import parse_clauses
+from bot.figures import normalize_figures, units_in
+from bot.models import Document
+from bot.query import understand
+from bot.text import clean_text, is_clean_text, normalize, sentence_spans
+
+ANY_TEXT = st.text(alphabet=st.characters(codec=None), max_size=200)  # lone surrogates included
+DOC = Document(id="d", title="测试文件", issuer="x", issued="2024-01-01", level="市", source="test", file="d.txt")
+
+
+@given(ANY_TEXT)
+def test_text_helpers_accept_any_string(text):
+    normalize(text)
+    normalize_figures(text)
+    units_in(text)
+    assert all(0 <= s < e <= len(text) for s, e in sentence_spans(text))
+    assert is_clean_text(clean_text(text))
+
+
+@given(ANY_TEXT)
+def test_query_understanding_accepts_any_string(text):
+    q = understand(text)
+    assert q.text == text.strip()
+
+
+@given(st.text(max_size=400))
+def test_every_clause_is_a_verbatim_span_of_any_text(text):
+    for c in parse_clauses(DOC, text):
+        assert text[c.start:c.end] == c.text
+
+
+@given(st.one_of(ANY_TEXT, st.integers(), st.none(), st.lists(st.text(max_size=5), max_size=3)))
+def test_ask_requests_validate_or_reject_cleanly(value):
+    try:
+        AskRequest.model_validate({"question": value})
+    except ValidationError:
+        pass
+
+
+@given(st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "nobody"]),
+                                       "content": st.one_of(ANY_TEXT, st.none(), st.lists(
+                                           st.fixed_dictionaries({"type": st.text(max_size=5),
+                                                                  "text": st.one_of(ANY_TEXT, st.integers())}), max_size=2))}),
+                max_size=3))
+def test_chat_requests_validate_or_reject_cleanly(messages):
+    try:
+        req = ChatRequest.model_validate({"model": "policy-bot", "messages": messages})
+    except ValidationError:
+        return
+    for m in req.messages:
+        assert isinstance(m.text(), str)
+
+
+def test_the_openapi_spec_survives_a_bounded_schemathesis_run(live_server):
+    import schemathesis
+    from hypothesis import Phase
+
+    schema = schemathesis.openapi.from_url(live_server.url + "/openapi.json")
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=25, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(operation.as_strategy())
+        def run(case):  # 25 generated requests per operation
+            response = case.call(base_url=live_server.url, timeout=30)
+            if response.status_code >= 500:
+                failures.append((case.method, case.path, response.status_code, response.text[:200]))
+
+        run()
+    assert not failures, failures[:5]
