@@ -282,9 +282,82 @@ def serve(
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
+    if settings.question_log:  # apply migrations once, before the workers start; answers never wait for the store
+        from bot.store import Store, default_url
+
+        try:
+            Store(settings.database_url or default_url(settings.index_dir)).migrate()
+        except Exception as exc:  # noqa: BLE001 - the log is optional: warn and serve
+            err.print(f"[yellow]warning:[/yellow] question log store unavailable ({type(exc).__name__}); answers are served, rows are dropped until it is back")
     err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
     uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), access_log=False)
+
+
+def _store():
+    from bot.store import Store, default_url
+
+    settings = get_settings()
+    store = Store(settings.database_url or default_url(settings.index_dir))
+    try:
+        store.migrate()
+    except Exception as exc:  # noqa: BLE001 - any driver error: one line, exit 2
+        err.print(f"[red]error:[/red] the question log store is unavailable: {escape(type(exc).__name__)}: {escape(str(exc)[:200])}")
+        raise typer.Exit(2) from exc
+    return store
+
+
+def _since(value: str):
+    """"7d", "24h" or an ISO date, as a UTC time."""
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    m = re.fullmatch(r"(\d+)([dh])", value)
+    if m:
+        return datetime.now(timezone.utc) - timedelta(**{"days" if m.group(2) == "d" else "hours": int(m.group(1))})
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --since/--before {value!r}: use 7d, 24h or a date YYYY-MM-DD")
+        raise typer.Exit(2) from exc
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="7d, 24h or a date YYYY-MM-DD.")] = "7d",
+    fmt: Annotated[str, typer.Option("--format", help="md, html or csv.")] = "md",
+    out: Annotated[Optional[Path], typer.Option(help="Write here; default: stdout.")] = None,
+    gold_candidates: Annotated[Optional[Path], typer.Option("--gold-candidates", help="Also write unanswered and 👎 questions as eval rows to label.")] = None,
+) -> None:
+    """What users asked, what went unanswered, which answers they marked wrong (from the question log)."""
+    from bot import report as usage
+
+    if fmt not in ("md", "html", "csv"):
+        err.print("[red]error:[/red] --format must be md, html or csv")
+        raise typer.Exit(2)
+    data = usage.build(_store(), _since(since))
+    text = {"md": usage.markdown, "html": usage.html_page, "csv": usage.csv_rows}[fmt](data)
+    if out:
+        out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        err.print(f"report ({data['questions']} questions) -> {out}")
+    else:
+        print(text, end="")
+    if gold_candidates:
+        rows = usage.gold_candidates(data)
+        gold_candidates.write_text(rows, encoding="utf-8")
+        err.print(f"{rows.count(chr(10))} questions to label -> {gold_candidates}")
+
+
+log_app = typer.Typer(help="The question log.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("purge")
+def log_purge(before: Annotated[str, typer.Option("--before", help="A date YYYY-MM-DD (or 30d): delete older answers.")]) -> None:
+    """Delete logged answers (and their feedback) older than a date."""
+    deleted = _store().purge(_since(before))
+    console.print(f"deleted {deleted} answers")
 
 
 def _plan_clauses(doc_id: str, section: str | None):

@@ -83,13 +83,20 @@ class Settings(BaseSettings):
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
 
+    # Learning from use: the question log and feedback (see README, "Question log").
+    question_log: bool = Field(True, description="Record every answer (off: nothing is stored).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the log store; default a SQLite file in index_dir. "
+                                     "postgresql+psycopg://… for a store shared by several processes or machines.")
+    log_retention_days: int = Field(180, ge=0, description="Logged answers older than this are purged daily (0: keep).")
+    admin_key: SecretStr | None = Field(None, description="Bearer key of the /v1/admin routes (the ordinary API key is refused there).")
 
-    @field_validator("api_key")
+
+    @field_validator("api_key", "admin_key")
     @classmethod
     def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
         # An empty POLICYBOT_API_KEY would turn auth on in name only ("Bearer " with no token passes).
         if key is not None and not key.get_secret_value().strip():
-            raise ValueError("POLICYBOT_API_KEY is set but empty; unset it or give a real key")
+            raise ValueError("the key is set but empty; unset it or give a real key")
         return key
 
 

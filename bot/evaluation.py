@@ -60,7 +60,11 @@ def load_gold(path: Path) -> list[GoldQuestion]:
         if not line.strip():
             continue
         try:
-            row = GoldQuestion.model_validate(json.loads(line))
+            raw = json.loads(line)
+            if isinstance(raw, dict) and raw.get("answerable", False) is None:
+                raise GoldSetError(f"{path}:{lineno}: row {raw.get('id')!r} is not labelled yet: set answerable "
+                                   "(true/false) and, if true, keywords and evidence (rows from `policy-bot report --gold-candidates`)")
+            row = GoldQuestion.model_validate(raw)
         except json.JSONDecodeError as exc:
             raise GoldSetError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
         except ValidationError as exc:

@@ -81,6 +81,7 @@ class Answer(BaseModel):
     found: bool
     answer: str
     citations: list[Citation]
+    id: str | None = Field(None, description="The answer's id in the question log (for POST /v1/feedback); null when logging is off")
     latency_ms: float
     reason: str | None = Field(None, description="Why no answer was given (found=false), machine-readable")
     mode: Literal["extractive", "generative"] = "extractive"

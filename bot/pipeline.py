@@ -22,6 +22,7 @@ from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
 from bot.models import Answer
 from bot.evidence import Matcher
+from bot.metrics import CACHE_HITS, LLM_CALLS
 from bot.query import understand
 from bot.refusal import RefusalModel
 from bot.render import NOT_FOUND, Renderer
@@ -179,6 +180,7 @@ class PolicyBot:
         for event in self.generator.stream(answer.resolved_question or answer.question, answer, candidates):
             if isinstance(event, Answer):
                 event = event.model_copy(update={"latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
+                LLM_CALLS.labels(action=event.guard.action if event.guard else "none").inc()
             yield event
 
     def resolve(self, question: str, history: list[str] | None = None) -> Resolution:
@@ -202,7 +204,10 @@ class PolicyBot:
             answer, hits = Answer(question=q, found=False, answer=NEEDS_CONTEXT, citations=[], latency_ms=0.0,
                                   reason="needs_context"), []
         else:
+            cached_before = self._cached.cache_info().hits if self.settings.answer_cache_size else 0
             answer, hits = self._cached(resolution.question, top_k or self.settings.top_k, self._scope(docs))
+            if self.settings.answer_cache_size and self._cached.cache_info().hits > cached_before:
+                CACHE_HITS.inc()
             answer = answer.model_copy(update={"question": q, "resolved_question": resolution.question if resolution.leaned else None})
         latency = round((time.perf_counter() - t0) * 1000, 2)
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)

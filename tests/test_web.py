@@ -125,3 +125,36 @@ def test_a_three_turn_thread_is_understood_and_a_new_thread_forgets_it(page):
     expect(page.locator(".msg")).to_have_count(0)
     _ask(page, "那农村呢？")
     expect(page.locator(".msg.bot.notfound .answer")).to_contain_text("前面的对话", timeout=15_000)
+
+
+def test_thumbs_down_with_a_comment_reaches_the_admin_api(browser, settings, bot, tmp_path):
+    import httpx
+    from pydantic import SecretStr
+
+    from bot.api import create_app
+    from tests.conftest import LiveServer
+
+    s = settings.model_copy(update={"admin_key": SecretStr("admin-secret"), "database_url": f"sqlite:///{tmp_path / 'u.sqlite3'}"})
+    server = LiveServer(create_app(s, bot=bot))
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/")
+        _ask(page, "社区综合服务设施每天开放多长时间？")
+        expect(page.locator(".msg.bot .feedback .down")).to_be_visible(timeout=15_000)
+        page.click(".msg.bot .feedback .down")
+        page.fill(".msg.bot .feedback textarea", "没说周末开不开")
+        page.click(".msg.bot .feedback form button")
+        expect(page.locator(".msg.bot .feedback .rated")).to_have_text("谢谢反馈")
+        page.screenshot(path=str(ARTIFACTS / "chat-feedback.png"), full_page=True)
+        items = []
+        for _ in range(40):
+            items = httpx.get(server.url + "/v1/admin/feedback", headers={"Authorization": "Bearer admin-secret"}).json()["items"]
+            if items:
+                break
+            page.wait_for_timeout(250)
+        assert items[0]["rating"] == "down" and items[0]["comment"] == "没说周末开不开"
+        assert items[0]["question"] == "社区综合服务设施每天开放多长时间？"
+    finally:
+        context.close()
+        server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -12,14 +13,18 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
-from bot.api import ask, chat, training
+from bot.api import ask, chat, training, usage
 from bot.api.deps import require_api_key
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
 from bot.logs import setup_logging
 from bot.indexing import current_build
+from bot.metrics import LATENCY, REQUESTS
+from bot.questionlog import QuestionLog
+from bot.store import Store, default_url
 from bot.pipeline import PolicyBot
 
 logger = logging.getLogger(__name__)
@@ -99,6 +104,35 @@ class LoadShedding:
             self.inflight -= 1
 
 
+class RequestMetrics:
+    """Requests and latency per route family (a fixed set of labels, whatever the path)."""
+
+    ROUTES = ("/v1/ask", "/v1/search", "/v1/chat/completions", "/v1/feedback", "/v1/admin", "/v1/clauses", "/v1/documents",
+              "/v1/quiz", "/healthz", "/readyz", "/metrics")
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        route = next((r for r in self.ROUTES if scope["path"].startswith(r)), "other")
+        status = 500
+        t0 = time.perf_counter()
+
+        async def observe(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            REQUESTS.labels(route=route, status=str(status)).inc()
+            LATENCY.labels(route=route).observe(time.perf_counter() - t0)
+
+
 class SecurityHeaders:
     """The page loads only its own scripts and styles, is never framed, and no response is sniffed."""
 
@@ -160,15 +194,25 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
             app.state.load_error = str(exc)
             logger.error("index not loaded: %s", exc)
         watcher = asyncio.create_task(_watch_builds(app, settings)) if settings.reload_interval else None
+        if settings.question_log:
+            store = Store(settings.database_url or default_url(settings.index_dir))
+            try:
+                await asyncio.to_thread(store.migrate)
+            except SQLAlchemyError as exc:  # answers are served anyway; the writer migrates when the store is back
+                logger.warning("question log store unavailable at start: %s", type(exc).__name__)
+            app.state.question_log = QuestionLog(store, retention_days=settings.log_retention_days)
         yield
         if watcher:
             watcher.cancel()
+        if app.state.question_log:
+            app.state.question_log.close()
 
     app = FastAPI(title="policy-bot", version=__version__, lifespan=lifespan,
                   description="许昌市“十四五”城乡社区服务体系建设规划及相关法律法规问答：逐字引用原文条款，找不到就明说。")
     app.state.settings = settings
     app.state.bot = None
     app.state.load_error = None
+    app.state.question_log = None
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -176,10 +220,14 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(LoadShedding, limit=settings.max_inflight)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics)
     secured = [Depends(require_api_key)]
     app.include_router(ask.router, dependencies=secured)
     app.include_router(chat.router, dependencies=secured)
     app.include_router(training.router, dependencies=secured)
+    app.include_router(usage.router, dependencies=secured)
+    app.include_router(usage.admin, dependencies=[Depends(usage.require_admin)])
+    app.include_router(usage.metrics)
 
     # async: liveness and readiness run on the event loop, never queued behind answers in the thread pool.
     @app.get("/healthz", include_in_schema=False)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from bot.api.deps import get_bot
 from bot.api.errors import APIError
+from bot.api.usage import remember
 from bot.api.schemas import AskRequest, ClauseResponse, ErrorResponse, SearchRequest, SearchResponse, SearchResult
 from bot.models import Answer, Document
 from bot.pipeline import PolicyBot
@@ -17,8 +18,8 @@ Bot = Annotated[PolicyBot, Depends(get_bot)]
 
 
 @router.post("/ask", response_model=Answer, summary="Answer a question with cited clauses")
-def ask(req: AskRequest, bot: Bot) -> Answer:
-    return bot.ask(req.question, top_k=req.top_k, filters=req.filters, history=req.history)
+def ask(req: AskRequest, bot: Bot, request: Request) -> Answer:
+    return remember(request, bot.ask(req.question, top_k=req.top_k, filters=req.filters, history=req.history), "ask")
 
 
 @router.post("/search", response_model=SearchResponse, summary="Ranked clauses, no answer composition")

@@ -13,15 +13,16 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from bot.api.deps import get_bot, get_settings
 from bot.api.errors import APIError
 from bot.api.schemas import ChatRequest, ErrorResponse
+from bot.api.usage import remember
 from bot.config import Settings
 from bot.models import Answer
 from bot.pipeline import PolicyBot
@@ -40,7 +41,7 @@ def message_text(answer: Answer) -> str:
 
 
 def _extras(answer: Answer) -> dict:
-    return {"found": answer.found, "reason": answer.reason, "choice": answer.choice, "mode": answer.mode,
+    return {"answer_id": answer.id, "found": answer.found, "reason": answer.reason, "choice": answer.choice, "mode": answer.mode,
             "resolved_question": answer.resolved_question,
             "citations": [c.model_dump() for c in answer.citations], "related": [c.model_dump() for c in answer.related]}
 
@@ -57,15 +58,17 @@ def _question(req: ChatRequest, settings: Settings) -> tuple[str, list[str]]:
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion (plain or stream)")
 def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
-                     settings: Annotated[Settings, Depends(get_settings)]):
+                     settings: Annotated[Settings, Depends(get_settings)], request: Request):
     question, history = _question(req, settings)
     events = bot.stream(question, history=history)  # raises InvalidQuestion (400) before any byte is sent
     first = next(events)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if req.stream:
-        return StreamingResponse(_stream(completion_id, created, req.model, first, events), media_type="text/event-stream",
+        log = lambda answer: remember(request, answer, "chat")  # noqa: E731 - logged when the stream ends
+        return StreamingResponse(_stream(completion_id, created, req.model, first, events, log), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     *_, answer = events
+    answer = remember(request, answer, "chat")
     text = message_text(answer)
     return {
         "id": completion_id, "object": "chat.completion", "created": created, "model": req.model,
@@ -75,7 +78,8 @@ def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot
     }
 
 
-def _stream(completion_id: str, created: int, model: str, first: str | Answer, events: Iterator[str | Answer]) -> Iterator[str]:
+def _stream(completion_id: str, created: int, model: str, first: str | Answer, events: Iterator[str | Answer],
+            log: Callable[[Answer], Answer]) -> Iterator[str]:
     """SSE chunks: the answer text as it arrives, then the citation list, then the final chunk."""
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -90,6 +94,7 @@ def _stream(completion_id: str, created: int, model: str, first: str | Answer, e
             continue
         for piece in _PIECE.findall(event):
             yield chunk({"content": piece})
+    answer = log(answer)
     tail = message_text(answer)[len(answer.answer):]  # the 引用 list, once the citations are known
     if tail:
         yield chunk({"content": tail})

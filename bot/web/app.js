@@ -17,10 +17,52 @@ function el(tag, cls, text) {
   return e;
 }
 
+// A random id per browser, so the question log can tell users apart without knowing who they are.
+let clientId = localStorage.getItem("policybot-client");
+if (!clientId) {
+  clientId = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+  localStorage.setItem("policybot-client", clientId);
+}
+
 function headers() {
-  const h = { "Content-Type": "application/json" };
+  const h = { "Content-Type": "application/json", "X-Client-Id": clientId };
   if (apikey.value) h.Authorization = "Bearer " + apikey.value;
   return h;
+}
+
+// 👍 / 👎 under an answer; 👎 opens a comment box. Sent to POST /v1/feedback with the answer's id.
+function addFeedback(msg, answerId) {
+  if (!answerId) return;
+  const box = el("div", "feedback");
+  const up = el("button", "rate up", "👍 有用");
+  const down = el("button", "rate down", "👎 有误");
+  up.type = down.type = "button";
+  up.title = "回答有用";
+  down.title = "回答有误或没有帮助";
+  const status = el("span", "rated");
+  const send = async (rating, comment) => {
+    const res = await fetch("/v1/feedback", { method: "POST", headers: headers(),
+      body: JSON.stringify({ answer_id: answerId, rating, comment: comment || null }) });
+    status.textContent = res.ok ? "谢谢反馈" : "反馈未能提交";
+    up.disabled = down.disabled = res.ok;
+  };
+  up.addEventListener("click", () => send("up"));
+  down.addEventListener("click", () => {
+    if (box.querySelector("form")) return;
+    const form = el("form", "comment");
+    const text = el("textarea");
+    text.rows = 2;
+    text.maxLength = 2000;
+    text.placeholder = "哪里不对？（可不填）";
+    const ok = el("button", null, "提交");
+    ok.type = "submit";
+    form.append(text, ok);
+    form.addEventListener("submit", (ev) => { ev.preventDefault(); send("down", text.value.trim()); form.remove(); });
+    box.appendChild(form);
+    text.focus();
+  });
+  box.append(up, down, status);
+  msg.appendChild(box);
 }
 
 // The answer part of the streamed text, with [n] turned into buttons that open citation n.
@@ -144,6 +186,7 @@ async function ask(question) {
       }
     }
     addTools(msg, text);
+    addFeedback(msg, final.answer_id);
   } catch (e) {
     msg.classList.add("error");
     body.textContent = "出错了：" + e.message;

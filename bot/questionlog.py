@@ -1,0 +1,171 @@
+"""The question log: every answer recorded off the request path.
+
+``record`` only puts a row on a bounded queue; one writer thread commits rows in batches. When
+the database is unreachable, locked or full, rows are dropped and counted (never waited for), a
+warning is logged, and writing resumes by itself when the database is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from functools import lru_cache
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.metrics import LOG_DROPPED, LOG_QUEUE, LOG_WRITTEN
+from bot.models import Answer
+from bot.store import Store, now
+
+logger = logging.getLogger(__name__)
+
+
+def new_answer_id() -> str:
+    return uuid.uuid4().hex
+
+
+@lru_cache(maxsize=4096)
+def client_id(api_key: str | None, browser_id: str | None) -> str:
+    """Who asked, without keeping a secret: a hash of the API key, else the page's random id."""
+    if api_key:
+        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
+    if browser_id and browser_id.isascii() and 0 < len(browser_id) <= 64:
+        return "web:" + hashlib.sha256(browser_id.encode()).hexdigest()[:16]
+    return "anonymous"
+
+
+def answer_row(answer: Answer, answer_id: str, client: str, route: str, time: datetime) -> dict:
+    return {
+        "id": answer_id, "time": time, "client": client, "route": route, "question": answer.question,
+        "resolved_question": answer.resolved_question, "found": answer.found, "reason": answer.reason,
+        "mode": answer.mode, "guard": answer.guard.action if answer.guard else None,
+        "citations": json.dumps([{"clause_id": c.clause_id, "doc_id": c.doc_id, "score": c.score} for c in answer.citations]),
+        "latency_ms": answer.latency_ms,
+    }
+
+
+class QuestionLog:
+    """Bounded queue + one writer thread.
+
+    Args:
+        store: where rows go.
+        capacity: rows that may wait; beyond it rows are dropped at once (answers never wait).
+        batch: rows committed in one transaction at most; ``interval``: seconds a row may wait for a batch.
+        retention_days: answers older than this are purged once a day (0: never).
+    """
+
+    def __init__(self, store: Store, capacity: int = 10_000, batch: int = 500, interval: float = 1.0,
+                 retention_days: int = 180) -> None:
+        # The schema may exist already (``serve`` and the app migrate on start); the writer checks once.
+        self.store = store
+        self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=capacity)
+        self._batch, self._interval, self._retention = batch, interval, retention_days
+        self._recent: OrderedDict[str, None] = OrderedDict()  # answer ids issued here, not yet committed maybe
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._last_purge = 0.0
+        self._schema_ready = False
+        self._thread = threading.Thread(target=self._run, name="question-log", daemon=True)
+        self._thread.start()
+
+    def record(self, answer: Answer, answer_id: str, client: str, route: str) -> None:
+        """Queue ``answer`` for the log; the row is built by the writer thread, off the request path."""
+        self._put("answers", (answer, answer_id, client, route, now()))
+        with self._lock:
+            self._recent[answer_id] = None
+            if len(self._recent) > 50_000:
+                self._recent.popitem(last=False)
+
+    def record_feedback(self, row: dict) -> None:
+        self._put("feedback", row)
+
+    def issued_here(self, answer_id: str) -> bool:
+        with self._lock:
+            return answer_id in self._recent
+
+    def _put(self, table: str, row) -> None:
+        try:
+            self._queue.put_nowait((table, row))
+            self._idle.clear()
+        except queue.Full:
+            LOG_DROPPED.inc()
+            logger.warning("question log queue full; row dropped")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued row has been written or dropped (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.empty() and self._idle.is_set():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        self.flush(5.0)
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            items = self._take()
+            if items:
+                failures = self._write(items, failures)
+            else:
+                self._idle.set()
+            self._purge_daily()
+
+    def _take(self) -> list[tuple[str, dict]]:
+        try:
+            items = [self._queue.get(timeout=self._interval)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self._interval
+        while len(items) < self._batch and time.monotonic() < deadline:
+            try:
+                items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        LOG_QUEUE.set(self._queue.qsize())
+        return items
+
+    def _write(self, items: list[tuple[str, dict]], failures: int) -> int:
+        answers = [answer_row(*r) for t, r in items if t == "answers"]
+        feedback = [r for t, r in items if t == "feedback"]
+        try:
+            if not self._schema_ready:  # migrations applied by the writer, so a store down at start-up is fine
+                self.store.migrate()
+                self._schema_ready = True
+            if answers:
+                self.store.insert_answers(answers)
+            if feedback:
+                self.store.insert_feedback(feedback)
+            LOG_WRITTEN.inc(len(items))
+            if failures:
+                logger.warning("question log: database back, writing again")
+            return 0
+        except SQLAlchemyError as exc:
+            LOG_DROPPED.inc(len(items))
+            if failures == 0 or failures % 50 == 0:
+                logger.warning("question log: %d rows dropped, database unavailable: %s", len(items), type(exc).__name__)
+            time.sleep(min(2.0, 0.1 * 2 ** min(failures, 5)))  # back off while it is down, resume by itself
+            return failures + 1
+
+    def _purge_daily(self) -> None:
+        if not self._retention or not self._schema_ready or time.monotonic() - self._last_purge < 86_400:
+            return
+        self._last_purge = time.monotonic()
+        try:
+            deleted = self.store.purge(now() - timedelta(days=self._retention))
+            if deleted:
+                logger.info("question log: purged %d answers older than %d days", deleted, self._retention)
+        except SQLAlchemyError as exc:
+            logger.warning("question log: purge failed: %s", type(exc).__name__)

@@ -1,0 +1,173 @@
+"""Where the question log and answer feedback live: SQLAlchemy 2 over SQLite (embedded default)
+or PostgreSQL (shared by several API processes or machines). The schema is made by Alembic
+migrations (``bot/migrations``), applied on start."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text, and_,
+                        create_engine, delete, event, func, insert, or_, select, text)
+from sqlalchemy.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+answers = Table(
+    "answers", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("client", String(64), nullable=False),
+    Column("route", String(16), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("resolved_question", Text),
+    Column("found", Boolean, nullable=False, index=True),
+    Column("reason", String(32)),
+    Column("mode", String(16), nullable=False),
+    Column("guard", String(16)),
+    Column("citations", Text, nullable=False),  # JSON: [{"clause_id", "doc_id", "score"}]
+    Column("latency_ms", Float, nullable=False),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("answer_id", String(32), ForeignKey("answers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("client", String(64), nullable=False),
+    Column("rating", String(8), nullable=False),
+    Column("comment", Text),
+)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL: the API's writer and a report or admin read do not block each other; NORMAL sync is
+    # durable across process crashes, which is what a usage log needs.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_url(index_dir: Path) -> str:
+    """The embedded default: a SQLite file beside the indexes."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(index_dir / 'usage.sqlite3').resolve()}"
+
+
+def _cursor(row) -> str:
+    return base64.urlsafe_b64encode(f"{row.time.isoformat()}|{row.id}".encode()).decode()
+
+
+def _after(table: Table, cursor: str | None):
+    if not cursor:
+        return None
+    try:
+        when, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        t = datetime.fromisoformat(when)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    key = int(key) if table is feedback else key
+    return or_(table.c.time < t, and_(table.c.time == t, table.c.id < key))
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time here is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class Store:
+    """The question log and feedback tables behind one engine."""
+
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        args = {"timeout": timeout} if url.startswith("sqlite") else {"connect_timeout": max(1, int(timeout))}
+        self.url = url
+        self.engine: Engine = create_engine(url, connect_args=args, pool_pre_ping=True, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent; safe to call on every start)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(str(resources.files("bot").joinpath("migrations")))))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # several workers may start at once
+                conn.execute(text("SELECT pg_advisory_xact_lock(71717171)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def insert_answers(self, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(answers), rows)
+
+    def insert_feedback(self, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(feedback), rows)
+
+    def has_answer(self, answer_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(answers.c.id).where(answers.c.id == answer_id)).first() is not None
+
+    def questions(self, *, found: bool | None = None, since: datetime | None = None, limit: int = 50,
+                  cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """Logged answers, newest first, ``limit`` at a time; the cursor continues after the last."""
+        query = select(answers).order_by(answers.c.time.desc(), answers.c.id.desc()).limit(limit + 1)
+        for cond in (found is not None and answers.c.found == found, since and answers.c.time >= since, _after(answers, cursor)):
+            if cond is not None and cond is not False:
+                query = query.where(cond)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        items = [self._answer_item(r) for r in rows[:limit]]
+        return items, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+    def feedback_items(self, *, since: datetime | None = None, rating: str | None = None, limit: int = 50,
+                       cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """Feedback with the answer it is about, newest first."""
+        query = (select(feedback, answers.c.question, answers.c.found, answers.c.reason, answers.c.citations)
+                 .join(answers, answers.c.id == feedback.c.answer_id)
+                 .order_by(feedback.c.time.desc(), feedback.c.id.desc()).limit(limit + 1))
+        for cond in (since and feedback.c.time >= since, rating and feedback.c.rating == rating, _after(feedback, cursor)):
+            if cond is not None and cond is not False:
+                query = query.where(cond)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        items = [{"id": r.id, "answer_id": r.answer_id, "time": _aware(r.time).isoformat(), "rating": r.rating,
+                  "comment": r.comment, "question": r.question, "found": r.found, "reason": r.reason,
+                  "citations": json.loads(r.citations)} for r in rows[:limit]]
+        return items, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+    @staticmethod
+    def _answer_item(r) -> dict:
+        return {"id": r.id, "time": _aware(r.time).isoformat(), "client": r.client, "route": r.route, "question": r.question,
+                "resolved_question": r.resolved_question, "found": r.found, "reason": r.reason, "mode": r.mode,
+                "guard": r.guard, "citations": json.loads(r.citations), "latency_ms": r.latency_ms}
+
+    def answers_since(self, since: datetime) -> list[dict]:
+        """Every logged answer since ``since``, oldest first (for reports)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(answers).where(answers.c.time >= since).order_by(answers.c.time)).all()
+        return [self._answer_item(r) for r in rows]
+
+    def purge(self, before: datetime) -> int:
+        """Delete answers (and their feedback) older than ``before``; returns the answers deleted."""
+        with self.engine.begin() as conn:
+            old = select(answers.c.id).where(answers.c.time < before)
+            conn.execute(delete(feedback).where(feedback.c.answer_id.in_(old)))
+            return conn.execute(delete(answers).where(answers.c.time < before)).rowcount
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(answers)).scalar_one()
