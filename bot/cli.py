@@ -114,7 +114,8 @@ def ask(
     include_repealed: Annotated[bool, typer.Option("--include-repealed", help="Also cite repealed (已废止) documents.")] = False,
 ) -> None:
     """Answer a question with verbatim, cited clauses (or say it is not in the corpus)."""
-    from bot.pipeline import Filters, InvalidQuestion
+    from bot.models import Filters
+    from bot.pipeline import InvalidQuestion
 
     bot = _bot()
     try:
@@ -212,7 +213,7 @@ def search(
 @app.command("eval")
 def eval_(
     gold: Annotated[Path, typer.Option("--gold", exists=True, dir_okay=False, help="Gold set (JSON Lines).")],
-    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50)] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", min=5, max=50, help="Clauses retrieved per question (at least 5: hit@5 is a metric).")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics and per-question rows as JSON.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write report.json and report.md here.")] = None,
     mode: Annotated[str, typer.Option(help="Retrieval: hybrid, bm25 or dense.")] = "hybrid",
@@ -228,15 +229,13 @@ def eval_(
     except GoldSetError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    bot = _bot(retrieval=mode)
+    bot = _bot(retrieval=mode, use_llm=generative)
     if generative and bot.generator is None:
         err.print("[red]error:[/red] --generative needs POLICYBOT_LLM_BASE_URL and POLICYBOT_LLM_MODEL")
         raise typer.Exit(2)
-    if not generative:
-        bot.generator = None
 
     def run(q: str, history: list[str]):
-        k = max(top_k, 5)
+        k = top_k
         if generative:
             return bot.ask(q, top_k=k, history=history), bot.run(q, top_k=k, history=history)[1]
         return bot.run(q, top_k=k, history=history)
@@ -360,19 +359,15 @@ def log_purge(before: Annotated[str, typer.Option("--before", help="A date YYYY-
     console.print(f"deleted {deleted} answers")
 
 
-def _plan_clauses(doc_id: str, section: str | None):
-    from bot.quiz import select_clauses
+def _plan_clauses(doc_id: str | None, section: str | None):
+    from bot.quiz import UnknownSelection, select_section
 
     bot = _bot()
-    if doc_id not in bot.index.documents:
-        err.print(f"[red]error:[/red] unknown document {doc_id!r}")
-        raise typer.Exit(2)
-    doc_clauses = select_clauses(bot.index.clauses, doc_id)
-    chosen = select_clauses(bot.index.clauses, doc_id, section)
-    if not chosen:
-        err.print(f"[red]error:[/red] no clauses match section {section!r} (try e.g. \"二、(六)\" or \"专栏3\")")
-        raise typer.Exit(2)
-    return bot.index.documents[doc_id], doc_clauses, chosen
+    try:
+        return select_section(bot.index.documents, bot.index.clauses, doc_id or bot.settings.primary_doc, section)
+    except UnknownSelection as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -383,7 +378,7 @@ def quiz(
     seed: Annotated[int, typer.Option(help="Same seed, same quiz.")] = 7,
     fmt: Annotated[str, typer.Option("--format", help="md, json, csv or docx.")] = "md",
     out: Annotated[Optional[Path], typer.Option(help="Write here (required for docx); default: stdout.")] = None,
-    doc: Annotated[str, typer.Option("--doc", help="Document id.")] = "xc-plan",
+    doc: Annotated[Optional[str], typer.Option("--doc", help="Document id; default: the primary document (POLICYBOT_PRIMARY_DOC).")] = None,
 ) -> None:
     """Generate a quiz with answer key and the verbatim clause behind every answer."""
     from bot.export import quiz_csv, quiz_docx, quiz_markdown
@@ -416,7 +411,7 @@ def handout(
     section: Annotated[Optional[str], typer.Option(help='Only this section, e.g. "二、(二)"; default: the whole plan.')] = None,
     fmt: Annotated[str, typer.Option("--format", help="md or docx.")] = "md",
     out: Annotated[Optional[Path], typer.Option(help="Write here (required for docx); default: stdout.")] = None,
-    doc: Annotated[str, typer.Option("--doc", help="Document id.")] = "xc-plan",
+    doc: Annotated[Optional[str], typer.Option("--doc", help="Document id; default: the primary document (POLICYBOT_PRIMARY_DOC).")] = None,
 ) -> None:
     """A study sheet: indicator table, each 专栏's items one per line, key figures highlighted."""
     from bot.export import handout_docx, handout_markdown

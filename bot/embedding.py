@@ -30,10 +30,6 @@ class _NumpyEmbedding(BaseEmbedding):
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @property
-    def dimension(self) -> int:
-        return int(self._encode(["维度"], is_query=True).shape[1])
-
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._encode([query], is_query=True)[0].tolist()
 

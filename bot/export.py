@@ -8,12 +8,12 @@ import io
 import re
 from pathlib import Path
 
+from bot.figures import KEY_FIGURE as _KEY_FIGURE
+from bot.figures import table_row
 from bot.models import Clause, Document
 from bot.quiz import QuizItem
 
 _TYPE_NAMES = {"choice": "单选题", "blank": "填空题", "judge": "判断题"}
-# Figures worth highlighting in a handout: numbers with units, percentages, years, deadlines.
-_KEY_FIGURE = re.compile(r"[≥>]?\d+(?:\.\d+)?(?:%|‰|个|名|小时|平方米|分钟|户|人|年(?:年底|年末|底)?|月底前)")
 _ITEM_TITLE = re.compile(r"^\d{1,2}[.．]([^。]+)。")
 
 
@@ -73,9 +73,7 @@ def handout_sections(doc: Document, clauses: list[Clause]) -> list[tuple[str, li
             continue
         head = " > ".join(c.headings) or doc.title
         if c.kind == "table_row":
-            cells = [x.strip() for x in c.text.split("|")]
-            header = [x.strip() for x in c.context.split("|")]
-            sections.setdefault(head, []).append("；".join(f"{h} {v}" for h, v in zip(header[1:], cells[1:])))
+            sections.setdefault(head, []).append(table_row(c))
         elif c.kind == "box_item":
             m = _ITEM_TITLE.match(c.text)
             figures = [s for s in re.split(r"(?<=[。；])", c.text) if _KEY_FIGURE.search(s)]

@@ -21,6 +21,8 @@ UNITS = (
 _UNIT_RE = "|".join(re.escape(u) for u in UNITS)
 CN_NUM = "零〇一二两三四五六七八九十百千万"
 FIGURE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_UNIT_RE})?")
+# Figures worth highlighting in a handout or quiz: numbers with units, percentages, years, deadlines.
+KEY_FIGURE = re.compile(r"[≥>]?\d+(?:\.\d+)?(?:%|‰|个|名|小时|平方米|分钟|户|人|年(?:年底|年末|底)?|月底前)")
 
 # What a question asks for, by the unit it names: a figure of any of these units answers it.
 # 多少钱 asks for money, 几点 for a clock time, 多大年纪 for an age.

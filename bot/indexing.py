@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from bot.chunking import parse_clauses
 from bot.config import Settings
 from bot.corpus import corpus_hash, load_catalog, read_text
 from bot.embedding import load_embedder
+from bot.files import write_atomic
 from bot.models import Clause, Document
 from bot.tokenizer import ChineseTokenizer
 
@@ -184,11 +184,8 @@ class _EmbeddingCache:
         return hashlib.sha256(f"{self.name}\0{text}".encode()).hexdigest()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, keys=np.array(list(self.vectors)), vectors=np.stack(list(self.vectors.values())))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, lambda fh: np.savez(fh, keys=np.array(list(self.vectors)),
+                                                    vectors=np.stack(list(self.vectors.values()))))
 
 
 def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, embedder, show_progress: bool) -> np.ndarray:
@@ -289,10 +286,7 @@ def _alive(pid: int) -> bool:
 
 
 def _swap_current(index_dir: Path, build_id: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".CURRENT-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(build_id)
-    os.replace(tmp, index_dir / "CURRENT")
+    write_atomic(index_dir / "CURRENT", build_id)
 
 
 def _remove_old_builds(builds: Path, keep: str) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from datetime import date
 from pathlib import Path
 
 from bot.chunking import parse_clauses
 from bot.corpus import CATALOG_FILE, load_catalog
+from bot.files import write_atomic
 from bot.models import Document
 
 SUFFIXES = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
@@ -150,14 +149,7 @@ def add_document(
         raise IngestError(f"{path.name} yields no clause (no sentence or numbered item was found); check the file")
     target = corpus_dir / doc.file
     target.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(target, text)
+    write_atomic(target, text)
     catalog = {"documents": [d.model_dump(exclude_defaults=False) for d in [*documents, doc]]}
-    _write_atomic(corpus_dir / CATALOG_FILE, json.dumps(catalog, ensure_ascii=False, indent=2) + "\n")
+    write_atomic(corpus_dir / CATALOG_FILE, json.dumps(catalog, ensure_ascii=False, indent=2) + "\n")
     return doc
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

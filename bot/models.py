@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from bot.text import is_clean_text
 
 # "未核实": a document a user added, whose level and status no operator has confirmed yet.
 Level = Literal["国家", "省", "市", "未核实"]
@@ -27,6 +29,21 @@ class Document(BaseModel):
     note: str = Field("", description="Provenance remarks: original 文号 text, dates, completeness")
     aliases: list[str] = Field([], description="Names users call it by (规划, 物业管理条例); a question naming one is routed to it")
     added_by_user: bool = Field(False, description="Added with `policy-bot add`, not one of the curated sources")
+
+
+def _clean(values: list[str]) -> list[str]:
+    if not all(is_clean_text(v) for v in values):
+        raise ValueError("must be valid UTF-8 text")
+    return values
+
+
+class Filters(BaseModel):
+    """Which documents may be cited. Repealed (已废止) documents are left out unless asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc: Annotated[list[str], AfterValidator(_clean)] = Field([], description="Document ids (see /v1/documents); empty: all")
+    level: Annotated[list[str], AfterValidator(_clean)] = Field([], description="国家, 省 or 市; empty: all")
+    include_repealed: bool = False
 
 
 class Clause(BaseModel):

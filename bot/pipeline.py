@@ -10,25 +10,22 @@ import time
 from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
-from typing import Annotated
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.config import Settings, get_settings
 from bot.conversation import Resolution, resolve
 from bot.decision import Decider, Decision
 from bot.embedding import load_embedder
+from bot.evidence import Matcher
 from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
-from bot.models import Answer
-from bot.evidence import Matcher
 from bot.metrics import CACHE_HITS, LLM_CALLS
+from bot.models import Answer, Filters
 from bot.query import understand
 from bot.refusal import RefusalModel
 from bot.render import NOT_FOUND, Renderer
 from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
-from bot.thesaurus import cilin_thesaurus
 from bot.text import is_clean_text
+from bot.thesaurus import cilin_thesaurus
 from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
@@ -50,21 +47,6 @@ class InvalidFilter(InvalidQuestion):
     """The filters name documents or levels that do not exist, or leave nothing to answer from."""
 
 
-def _clean(values: list[str]) -> list[str]:
-    if not all(is_clean_text(v) for v in values):
-        raise ValueError("must be valid UTF-8 text")
-    return values
-
-
-class Filters(BaseModel):
-    """Which documents may be cited. Repealed (已废止) documents are left out unless asked for."""
-
-    model_config = ConfigDict(extra="forbid")
-    doc: Annotated[list[str], AfterValidator(_clean)] = Field([], description="Document ids (see /v1/documents); empty: all")
-    level: Annotated[list[str], AfterValidator(_clean)] = Field([], description="国家, 省 or 市; empty: all")
-    include_repealed: bool = False
-
-
 class PolicyBot:
     """Loads (building if needed) the index once, then answers questions.
 
@@ -73,6 +55,7 @@ class PolicyBot:
         retrieval: ``hybrid`` (default), ``bm25`` or ``dense`` (for comparisons).
         fusion: ``rrf`` or ``relative``.
         show_progress: show a progress bar if the index has to be built.
+        use_llm: write generative answers when an LLM is configured (False: extractive only).
     """
 
     def __init__(
@@ -83,6 +66,7 @@ class PolicyBot:
         show_progress: bool = False,
         embedder=None,
         refusal: RefusalModel | None = None,
+        use_llm: bool = True,
     ) -> None:
         self.settings = settings or get_settings()
         self.embedder = embedder or load_embedder(self.settings)
@@ -109,7 +93,7 @@ class PolicyBot:
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses)
         self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, s.refusal_threshold)
         self.renderer = Renderer(self.tokenizer, self.index.documents)
-        self.generator = Generator(s) if s.llm_base_url and s.llm_model else None
+        self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
         self._cached = functools.lru_cache(maxsize=s.answer_cache_size)(self._answer) if s.answer_cache_size else self._answer
 
     def check_question(self, question: object) -> str:

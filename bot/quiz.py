@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from bot.models import Clause
+from bot.models import Clause, Document
 from bot.text import normalize, sentence_spans
 
 ItemType = Literal["choice", "blank", "judge"]
@@ -156,7 +156,27 @@ class QuizMaker:
         return statement_in_clause == (item.answer == "正确")
 
 
-def select_clauses(clauses: list[Clause], doc_id: str = "xc-plan", section: str | None = None) -> list[Clause]:
+class UnknownSelection(ValueError):
+    """The document or section names nothing; ``param`` says which ("doc" or "section")."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def select_section(documents: dict[str, Document], clauses: list[Clause], doc_id: str,
+                   section: str | None) -> tuple[Document, list[Clause], list[Clause]]:
+    """The document, all its clauses (the distractor pool) and those of ``section``; shared by the
+    CLI (quiz, handout) and ``POST /v1/quiz``."""
+    if doc_id not in documents:
+        raise UnknownSelection("doc", f"unknown document {doc_id!r}")
+    chosen = select_clauses(clauses, doc_id, section)
+    if not chosen:
+        raise UnknownSelection("section", f"no clauses match section {section!r} (try e.g. \"二、(六)\" or \"专栏3\")")
+    return documents[doc_id], select_clauses(clauses, doc_id), chosen
+
+
+def select_clauses(clauses: list[Clause], doc_id: str, section: str | None = None) -> list[Clause]:
     """The clauses of one document, optionally of one section given as a short reference
     ("二、(六)", "二、(二) 专栏3") or a heading fragment ("加强社区队伍建设")."""
     chosen = [c for c in clauses if c.doc_id == doc_id]

@@ -40,7 +40,7 @@ def _reply(model: str, prompt: str) -> str:
     if model == "bad-citation":
         return good.replace("[1]", "[9]")
     if model == "wrong-quote":
-        return "规划要求“每天开放二十四小时，全年无休”[1]。"
+        return "规划要求社区服务“全年无休、随叫随到”[1]。"
     if model == "notfound":
         return "未找到"
     return "根据规划，" + good

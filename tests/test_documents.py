@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.ingest import IngestError, add_document, extract_text
-from bot.pipeline import Filters, InvalidQuestion, PolicyBot
+from bot.models import Filters
+from bot.pipeline import InvalidQuestion, PolicyBot
 
 
 def test_citations_carry_document_and_level(bot):

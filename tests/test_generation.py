@@ -69,8 +69,10 @@ def test_citation_of_a_clause_not_provided_is_caught(use):
 
 
 def test_quoted_phrase_not_in_the_clause_is_caught(use):
-    a = use("wrong-quote").ask(QUESTION)
+    a = use("wrong-quote").ask(QUESTION)  # the reply has no figure: only the quote check can catch it
     assert a.mode == "extractive" and a.guard.intervened
+    assert any("quote “全年无休、随叫随到”" in p for p in a.guard.problems)
+    assert not any(p.startswith("figure") for p in a.guard.problems)
 
 
 def test_llm_not_found_falls_back_to_the_extractive_answer(use):

@@ -230,7 +230,7 @@ def test_user_added_documents_are_quoted_with_their_provenance(corpus_copy, embe
     doc = add_document(corpus_copy.corpus_dir, path, doc_id="user-notice")
     assert doc.added_by_user and doc.level == "未核实" and doc.status == "未核实"
     bot = PolicyBot(corpus_copy, embedder=embedder)
-    from bot.pipeline import Filters
+    from bot.models import Filters
 
     a = bot.ask("社区工作者月薪多少？", filters=Filters(doc=["user-notice"]))
     assert a.found and a.citations[0].added_by_user and "用户添加，未经核实" in a.answer

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.models import Clause, Document
-from bot.pipeline import Filters
+from bot.models import Clause, Document, Filters
 
 
 class AskRequest(BaseModel):

@@ -11,7 +11,7 @@ from bot.api.deps import get_bot
 from bot.api.errors import APIError
 from bot.api.schemas import ErrorResponse
 from bot.pipeline import PolicyBot
-from bot.quiz import TYPES, ItemType, QuizItem, QuizMaker, select_clauses
+from bot.quiz import TYPES, ItemType, QuizItem, QuizMaker, UnknownSelection, select_section
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 
@@ -22,7 +22,7 @@ class QuizRequest(BaseModel):
     section: str | None = Field(None, description='e.g. "二、(六)" or "专栏3"')
     types: list[ItemType] = Field(list(TYPES), min_length=1)
     seed: int = 7
-    doc: str = "xc-plan"
+    doc: str | None = Field(None, description="Document id; default: the primary document")
 
 
 class QuizResponse(BaseModel):
@@ -34,10 +34,10 @@ class QuizResponse(BaseModel):
 
 @router.post("/quiz", response_model=QuizResponse, summary="Quiz items with answer key and source clause")
 def quiz(req: QuizRequest, bot: Annotated[PolicyBot, Depends(get_bot)]) -> QuizResponse:
-    if req.doc not in bot.index.documents:
-        raise APIError(400, "unknown_document", f"unknown document {req.doc!r}", param="doc")
-    chosen = select_clauses(bot.index.clauses, req.doc, req.section)
-    if not chosen:
-        raise APIError(400, "unknown_section", f"no clauses match section {req.section!r}", param="section")
-    items = QuizMaker(chosen, pool=select_clauses(bot.index.clauses, req.doc)).make(req.n, req.types, req.seed)
-    return QuizResponse(doc=req.doc, section=req.section, seed=req.seed, items=items)
+    doc_id = req.doc or bot.settings.primary_doc
+    try:
+        _, pool, chosen = select_section(bot.index.documents, bot.index.clauses, doc_id, req.section)
+    except UnknownSelection as exc:
+        raise APIError(400, f"unknown_{exc.param}", str(exc), param=exc.param) from exc
+    items = QuizMaker(chosen, pool=pool).make(req.n, req.types, req.seed)
+    return QuizResponse(doc=doc_id, section=req.section, seed=req.seed, items=items)
