@@ -37,6 +37,7 @@ def test_list_questions_with_ji_do_not_ask_for_a_number(question):
 @pytest.mark.parametrize(("question", "unit"), [
     ("社区工作者每年要培训多少学时？", "hours"),
     ("高龄津贴每个月发多少钱？", "money"),
+    ("在小区养狗每年要交多少管理费？", "money"),
     ("广场舞晚上几点必须停？", "clock"),
     ("多大年纪算老年人？", "age"),
     ("村委会由几个人组成？", "people"),
