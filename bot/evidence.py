@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from bot.figures import answers_unit, delegates
 from bot.models import Clause, Document
 from bot.query import Query
@@ -25,6 +27,18 @@ _FIGURE = re.compile(
 )
 # Item and row numbers ("3.", "7 |") are structure, not figures.
 _NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
+
+
+_NONE = np.zeros(0, dtype=np.int32)
+
+
+def _bigram_postings(haystacks: list[str]) -> dict[str, np.ndarray]:
+    """Character bigram -> sorted ids of the clauses that contain it (built once per index)."""
+    postings: dict[str, list[int]] = {}
+    for i, h in enumerate(haystacks):
+        for gram in {h[k : k + 2] for k in range(len(h) - 1)}:
+            postings.setdefault(gram, []).append(i)
+    return {g: np.asarray(ids, dtype=np.int32) for g, ids in postings.items()}
 
 
 @dataclass
@@ -51,7 +65,8 @@ class Matcher:
         self.documents = documents
         self.haystack = {c.id: self._clause_norm(c) for c in clauses}
         self._haystacks = list(self.haystack.values())
-        self._corpus = "\n".join(self._haystacks)
+        self._postings = _bigram_postings(self._haystacks)
+        self._df: dict[str, int] = {}
         self._idf: dict[str, float] = {}
         self._names = {d.id: [normalize(a) for a in (d.title, *d.aliases)] for d in documents.values()}
 
@@ -60,11 +75,30 @@ class Matcher:
         doc = self._docs[clause.doc_id]
         return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.text)))
 
+    def df(self, word: str) -> int:
+        """How many clauses contain ``word`` (as a substring of their matching text). Only the clauses
+        holding all of its character bigrams are checked, so the cost follows how common the word
+        is, not the size of the corpus."""
+        if word not in self._df:
+            if len(word) < 2:
+                self._df[word] = sum(word in h for h in self._haystacks)
+            else:
+                lists = sorted((self._postings.get(word[i : i + 2], _NONE) for i in range(len(word) - 1)), key=len)
+                candidates = lists[0]
+                for other in lists[1:]:
+                    if not len(candidates):
+                        break
+                    candidates = np.intersect1d(candidates, other, assume_unique=True)
+                self._df[word] = len(candidates) if len(word) == 2 else sum(word in self._haystacks[i] for i in candidates)
+        return self._df[word]
+
+    def in_corpus(self, word: str) -> bool:
+        return self.df(word) > 0
+
     def weight(self, word: str) -> float:
         """IDF of ``word`` over clauses: "灾害信息员" (one clause) outweighs "配" (many)."""
         if word not in self._idf:
-            df = sum(word in h for h in self._haystacks)
-            self._idf[word] = math.log(1 + len(self._haystacks) / (1 + df))
+            self._idf[word] = math.log(1 + len(self._haystacks) / (1 + self.df(word)))
         return self._idf[word]
 
     def alternatives(self, word: str) -> list[str]:
@@ -76,10 +110,10 @@ class Matcher:
 
     def known(self, word: str) -> bool:
         """Whether the corpus uses ``word``, its official synonym, or every part of it (人口比例)."""
-        if self.matches(word, self._corpus):
+        if self.in_corpus(word) or any(self.in_corpus(normalize(a)) for a in self.alternatives(word)):
             return True
         parts = [p for p in self._tok.tokens(word) if len(p) > 1 and p != word]
-        return bool(parts) and all(p in self._corpus for p in parts)
+        return bool(parts) and all(self.in_corpus(p) for p in parts)
 
     def coverage(self, words: list[str], haystack: str) -> float:
         """IDF-weighted share of question words found in the clause; a word missing verbatim earns
@@ -120,7 +154,7 @@ class Matcher:
         for w in self._tok.words(text):
             for form in (w, *self.alternatives(w)):
                 form = normalize(form)
-                if len(form) > 1 and form in self._corpus and self.weight(form) >= min_weight:
+                if len(form) > 1 and self.in_corpus(form) and self.weight(form) >= min_weight:
                     return True
         return False
 
