@@ -311,6 +311,8 @@ def _since(value: str):
     import re
     from datetime import datetime, timedelta, timezone
 
+    from bot.store import as_utc
+
     m = re.fullmatch(r"(\d+)([dh])", value)
     if m:
         return datetime.now(timezone.utc) - timedelta(**{"days" if m.group(2) == "d" else "hours": int(m.group(1))})
@@ -319,7 +321,7 @@ def _since(value: str):
     except ValueError as exc:
         err.print(f"[red]error:[/red] --since/--before {value!r}: use 7d, 24h or a date YYYY-MM-DD")
         raise typer.Exit(2) from exc
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return as_utc(t)
 
 
 @app.command()

@@ -49,6 +49,7 @@ class Decider:
                  clauses: list[Clause], threshold: float | None = None) -> None:
         self._s, self._retriever, self._matcher, self._refusal = settings, retriever, matcher, refusal
         self._threshold = threshold
+        self._all_docs = frozenset(matcher.documents)
         self._articles: dict[tuple[str, int], list[Clause]] = {}
         for c in clauses:
             if c.kind == "article":
@@ -60,7 +61,7 @@ class Decider:
         candidates = self._candidates(query, depth, docs)
         routed = self._matcher.routed_documents(query.text) & (docs or self._all_docs)
         if routed:  # the question names a document: make sure its best clauses are candidates
-            _merge(candidates, self._retriever.search(self._search_text(query), depth, docs=routed))
+            _merge(candidates, self._retriever.search(query.topic, depth, docs=routed))
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
         evidence = rerank(query, self._matcher.evidence(query, candidates), self._s, routed)[:top_k]
@@ -73,15 +74,8 @@ class Decider:
         reason = self._refusal.reason(query, chosen, evidence, self._threshold)
         return Decision(query, evidence, [] if reason else chosen, reason, letter if not reason else None)
 
-    @property
-    def _all_docs(self) -> frozenset[str]:
-        return frozenset(self._matcher.documents)
-
-    def _search_text(self, query: Query) -> str:
-        return query.topic
-
     def _candidates(self, query: Query, depth: int, docs: frozenset[str] | None) -> list[Hit]:
-        hits = self._retriever.search(self._search_text(query), depth, docs=docs)
+        hits = self._retriever.search(query.topic, depth, docs=docs)
         if query.choice:  # each option with the stem: the clause deciding it must be a candidate
             for option in query.choice.options.values():
                 _merge(hits, self._retriever.search(f"{query.topic} {option}", depth, docs=docs, lexical_only=True))

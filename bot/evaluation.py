@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from bot.models import Answer, Clause
 from bot.retrieval import Hit
-from bot.text import normalize
+from bot.text import char_bigrams, normalize
 
 METRIC_KEYS = (
     "n", "n_answerable", "hit_at_1", "hit_at_3", "hit_at_5", "mrr", "answer_accuracy",
@@ -115,18 +115,13 @@ def score_question(gold: GoldQuestion, answer: Answer, hits: list[Hit]) -> dict:
     return row
 
 
-def _bigrams(text: str) -> set[str]:
-    t = normalize(text).strip("?？。!！")
-    return {t[i : i + 2] for i in range(len(t) - 1)}
-
-
 def _resolution_ok(gold: GoldQuestion, answer: Answer) -> bool | None:
     """For rows that give the expected resolved question: the character bigrams of the question the
     bot searched overlap the expected one's by at least 0.7 (Jaccard): wording may differ a little,
     but a missing change ("农村") or a leftover of the old topic ("城市") fails."""
     if gold.resolved is None:
         return None
-    expected, got = _bigrams(gold.resolved), _bigrams(answer.resolved_question or answer.question)
+    expected, got = char_bigrams(gold.resolved), char_bigrams(answer.resolved_question or answer.question)
     return bool(expected) and len(expected & got) / len(expected | got) >= 0.7
 
 

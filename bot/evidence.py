@@ -61,8 +61,7 @@ class Matcher:
     """
 
     def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause]) -> None:
-        self._tok, self._docs = tokenizer, documents
-        self.documents = documents
+        self._tok, self.documents = tokenizer, documents
         self.haystack = {c.id: self._clause_norm(c) for c in clauses}
         self._haystacks = list(self.haystack.values())
         self._postings = _bigram_postings(self._haystacks)
@@ -72,7 +71,7 @@ class Matcher:
 
     def _clause_norm(self, clause: Clause) -> str:
         """What a clause can be matched on: its document's title and date, section, header, text."""
-        doc = self._docs[clause.doc_id]
+        doc = self.documents[clause.doc_id]
         return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.text)))
 
     def df(self, word: str) -> int:

@@ -154,18 +154,24 @@ def build_documents(build: Path) -> dict[str, str]:
         return {}
 
 
-def is_fresh(settings: Settings, embedder_name: str) -> bool:
-    """True when the live build is intact and matches the corpus, embedder and parser settings."""
+def _fresh_build(settings: Settings, embedder_name: str) -> tuple[Path, dict] | None:
+    """The live build and its verified manifest when it is intact and matches the corpus, embedder
+    and parser settings; None otherwise."""
     build = current_build(settings.index_dir)
     if build is None:
-        return False
+        return None
     try:
         manifest = verify_build(build)
     except IndexDamaged as exc:
         logger.warning("%s", exc)
-        return False
+        return None
     expected = expected_manifest(settings, embedder_name, load_catalog(settings.corpus_dir))
-    return all(manifest.get(k) == v for k, v in expected.items())
+    return (build, manifest) if all(manifest.get(k) == v for k, v in expected.items()) else None
+
+
+def is_fresh(settings: Settings, embedder_name: str) -> bool:
+    """True when the live build is intact and matches the corpus, embedder and parser settings."""
+    return _fresh_build(settings, embedder_name) is not None
 
 
 class _EmbeddingCache:
@@ -298,13 +304,14 @@ def _remove_old_builds(builds: Path, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_index(path: Path) -> LoadedIndex:
-    """Load one build folder (read-only), verified against its manifest first.
+def load_index(path: Path, verified: dict | None = None) -> LoadedIndex:
+    """Load one build folder (read-only), verified against its manifest first (``verified``: the
+    manifest ``verify_build`` already returned for it, so the files are not hashed twice).
 
     Raises:
         IndexDamaged: the build does not match its manifest.
     """
-    manifest = verify_build(path)
+    manifest = verified or verify_build(path)
     with open(path / "clauses.jsonl", encoding="utf-8") as fh:
         clauses = [Clause.model_validate_json(line) for line in fh]
     if len(clauses) != manifest.get("n_clauses"):
@@ -323,7 +330,9 @@ def load_index(path: Path) -> LoadedIndex:
 
 def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> LoadedIndex:
     """The live index, (re)built first if it is missing, stale or damaged."""
-    if not is_fresh(settings, embedder.model_name):
+    fresh = _fresh_build(settings, embedder.model_name)
+    if fresh is None:
         logger.info("index missing or stale; building")
         build_index(settings, embedder, show_progress=show_progress)
-    return load_index(current_build(settings.index_dir))
+        return load_index(current_build(settings.index_dir))
+    return load_index(*fresh)

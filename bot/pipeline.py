@@ -167,9 +167,8 @@ class PolicyBot:
                 LLM_CALLS.labels(action=event.guard.action if event.guard else "none").inc()
             yield event
 
-    def resolve(self, question: str, history: list[str] | None = None) -> Resolution:
-        """How ``question`` is understood in its thread (the last ``history_turns`` user turns)."""
-        q = self.check_question(question)
+    def _resolve(self, q: str, history: list[str] | None) -> Resolution:
+        """How the checked question ``q`` is understood in its thread (the last ``history_turns`` user turns)."""
         turns = [self.check_question(h) for h in (history or []) if isinstance(h, str) and h.strip()]
         return resolve(q, turns[-self.settings.history_turns:], self.matcher.names_topic)
 
@@ -182,7 +181,7 @@ class PolicyBot:
         """
         t0 = time.perf_counter()
         q = self.check_question(question)
-        resolution = self.resolve(q, history)
+        resolution = self._resolve(q, history)
         docs = self.allowed_documents(filters)
         if resolution.needs_context:
             answer, hits = Answer(question=q, found=False, answer=NEEDS_CONTEXT, citations=[], latency_ms=0.0,
@@ -192,10 +191,10 @@ class PolicyBot:
             answer, hits = self._cached(resolution.question, top_k or self.settings.top_k, self._scope(docs))
             if self.settings.answer_cache_size and self._cached.cache_info().hits > cached_before:
                 CACHE_HITS.inc()
-            answer = answer.model_copy(update={"question": q, "resolved_question": resolution.question if resolution.leaned else None})
         latency = round((time.perf_counter() - t0) * 1000, 2)
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
-        return answer.model_copy(update={"latency_ms": latency}), hits
+        resolved = resolution.question if resolution.leaned else None
+        return answer.model_copy(update={"question": q, "resolved_question": resolved, "latency_ms": latency}), hits
 
     def decide(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Decision:
         """The decision for ``question`` (evaluation and calibration look inside it)."""

@@ -11,12 +11,7 @@ from collections import Counter
 from datetime import datetime
 
 from bot.store import Store
-from bot.text import normalize
-
-
-def _bigrams(text: str) -> set[str]:
-    t = normalize(text).strip("?？。!！")
-    return {t[i : i + 2] for i in range(len(t) - 1)}
+from bot.text import char_bigrams
 
 
 def group_similar(questions: list[str], threshold: float = 0.4) -> list[list[str]]:
@@ -24,7 +19,7 @@ def group_similar(questions: list[str], threshold: float = 0.4) -> list[list[str
     largest group first: "社区工作者每年培训多少学时" and "社区工作者培训学时要求" land together."""
     groups: list[tuple[set[str], list[str]]] = []
     for q in questions:
-        grams = _bigrams(q)
+        grams = char_bigrams(q)
         for head, members in groups:
             if grams and len(grams & head) / len(grams | head) >= threshold:
                 members.append(q)

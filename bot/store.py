@@ -81,8 +81,8 @@ def _after(table: Table, cursor: str | None):
     return or_(table.c.time < t, and_(table.c.time == t, table.c.id < key))
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time here is UTC."""
+def as_utc(value: datetime) -> datetime:
+    """``value`` with its time zone; a naive time (SQLite returns them, users type them) is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -144,14 +144,14 @@ class Store:
                 query = query.where(cond)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        items = [{"id": r.id, "answer_id": r.answer_id, "time": _aware(r.time).isoformat(), "rating": r.rating,
+        items = [{"id": r.id, "answer_id": r.answer_id, "time": as_utc(r.time).isoformat(), "rating": r.rating,
                   "comment": r.comment, "question": r.question, "found": r.found, "reason": r.reason,
                   "citations": json.loads(r.citations)} for r in rows[:limit]]
         return items, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
 
     @staticmethod
     def _answer_item(r) -> dict:
-        return {"id": r.id, "time": _aware(r.time).isoformat(), "client": r.client, "route": r.route, "question": r.question,
+        return {"id": r.id, "time": as_utc(r.time).isoformat(), "client": r.client, "route": r.route, "question": r.question,
                 "resolved_question": r.resolved_question, "found": r.found, "reason": r.reason, "mode": r.mode,
                 "guard": r.guard, "citations": json.loads(r.citations), "latency_ms": r.latency_ms}
 

@@ -26,6 +26,13 @@ def clean_text(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def char_bigrams(text: str) -> set[str]:
+    """The character bigrams of ``text`` in matching form, end punctuation left out; for comparing
+    two phrasings of a question."""
+    t = normalize(text).strip("?？。!！")
+    return {t[i : i + 2] for i in range(len(t) - 1)}
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width brackets/digits to half width), lower case, no whitespace."""
     return _SPACE.sub("", unicodedata.normalize("NFKC", text)).lower()

@@ -24,12 +24,18 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>``; empty when there is none."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def require_api_key(request: Request) -> None:
     """With ``POLICYBOT_API_KEY`` set, /v1 routes need ``Authorization: Bearer <key>``."""
     key = request.app.state.settings.api_key
     if key is None:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), key.get_secret_value().encode()):
+    token = bearer_token(request)
+    if not token or not secrets.compare_digest(token.encode(), key.get_secret_value().encode()):
         raise APIError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer <key>'",
                        type_="authentication_error")

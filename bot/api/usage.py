@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -13,12 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.api.deps import bearer_token
 from bot.api.errors import APIError
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
 from bot.questionlog import QuestionLog, client_id, new_answer_id
-from bot.store import now
+from bot.store import as_utc, now
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 admin = APIRouter(prefix="/v1/admin", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
@@ -30,8 +31,7 @@ def get_log(request: Request) -> QuestionLog | None:
 
 
 def _caller(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return client_id(token.strip() if scheme.lower() == "bearer" and token.strip() else None, request.headers.get("x-client-id"))
+    return client_id(bearer_token(request) or None, request.headers.get("x-client-id"))
 
 
 def remember(request: Request, answer: Answer, route: str) -> Answer:
@@ -85,8 +85,7 @@ def _known(log: QuestionLog, answer_id: str) -> bool:
 def require_admin(request: Request) -> None:
     """``Authorization: Bearer <POLICYBOT_ADMIN_KEY>``; the ordinary API key is refused (403)."""
     settings = request.app.state.settings
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = bearer_token(request)
     if not token:
         raise APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error")
     key = settings.admin_key
@@ -119,22 +118,18 @@ Since = Annotated[datetime | None, Query(description="ISO time; only newer items
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def _utc(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t
-
-
 @admin.get("/questions", response_model=Page, summary="Logged questions, newest first")
 def admin_questions(log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None, since: Since = None,
                     limit: Limit = 50, cursor: str | None = None) -> Page:
     store = _store(log)
-    return _page(lambda: store.questions(found=found, since=_utc(since), limit=limit, cursor=cursor))
+    return _page(lambda: store.questions(found=found, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
 @admin.get("/feedback", response_model=Page, summary="Answer feedback with its question, newest first")
 def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
                    since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
     store = _store(log)
-    return _page(lambda: store.feedback_items(rating=rating, since=_utc(since), limit=limit, cursor=cursor))
+    return _page(lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
 @metrics.get("/metrics", include_in_schema=False)
