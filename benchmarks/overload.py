@@ -16,7 +16,6 @@ import json
 import re
 import subprocess
 import tempfile
-from pathlib import Path
 
 from load import ROOT, serve
 

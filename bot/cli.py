@@ -39,14 +39,14 @@ def _bot(**kwargs):
 
     try:
         return PolicyBot(show_progress=sys.stderr.isatty(), **kwargs)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # incl. an unreachable Milvus
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
 @app.command()
 def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is up to date.")] = False) -> None:
-    """Build the BM25 and FAISS indexes from corpus/ (only if missing or stale, unless --force)."""
+    """Build the BM25 and dense indexes from corpus/ (bm25s + FAISS, or Milvus; only if missing or stale, unless --force)."""
     import time
 
     from bot.embedding import load_embedder
@@ -57,7 +57,7 @@ def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is
     embedder = load_embedder(settings)
     try:
         fresh = not force and is_fresh(settings, embedder.model_name)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if fresh:
@@ -67,7 +67,7 @@ def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is
     old_docs = build_documents(previous) if previous else {}
     try:
         path = build_index(settings, embedder, show_progress=True)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # incl. an unreachable Milvus
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     new_docs = build_documents(path)
@@ -275,6 +275,10 @@ def serve(
         # One embedding engine per worker process: split the cores instead of oversubscribing them.
         os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     settings = get_settings()
+    if settings.vector_store == "milvus" and workers > 1 and "://" not in (settings.milvus_uri or ""):
+        err.print("[red]error:[/red] Milvus Lite (a local POLICYBOT_MILVUS_URI) is opened by one process; "
+                  "use --workers 1, or a Milvus server (POLICYBOT_MILVUS_URI=http://host:19530) for several workers")
+        raise typer.Exit(2)
     # Build once here, so workers start from a ready index instead of racing to build it.
     try:
         ensure_index(settings, load_embedder(settings), show_progress=sys.stderr.isatty())

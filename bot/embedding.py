@@ -86,7 +86,7 @@ class SentenceTransformerEmbedding(_NumpyEmbedding):
     _model: Any = PrivateAttr()
     _query_prompt: str = PrivateAttr(default="")
 
-    def __init__(self, path: Path, query_prompt: str = "", **kwargs: Any) -> None:
+    def __init__(self, path: Path, query_prompt: str = "", device: str | None = None, **kwargs: Any) -> None:
         path = Path(path).resolve()
         if not path.is_dir():
             raise FileNotFoundError(f"embedder_path {path} is not a model directory")
@@ -96,7 +96,8 @@ class SentenceTransformerEmbedding(_NumpyEmbedding):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        # device None: CUDA when torch sees a GPU, else the CPU; the build is the same code either way.
+        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
         self._query_prompt = query_prompt
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
@@ -116,5 +117,6 @@ def load_embedder(settings: Settings) -> _NumpyEmbedding:
             raise ValueError("embedder 'st' needs POLICYBOT_EMBEDDER_PATH (a local model directory)")
         # bge-*-zh models expect this instruction on queries; harmless for others.
         prompt = "为这个句子生成表示以用于检索相关文章：" if "bge" in Path(settings.embedder_path).name.lower() else ""
-        return SentenceTransformerEmbedding(settings.embedder_path, query_prompt=prompt, embed_batch_size=settings.embed_batch_size)
+        return SentenceTransformerEmbedding(settings.embedder_path, query_prompt=prompt, device=settings.embed_device,
+                                            embed_batch_size=settings.embed_batch_size)
     raise ValueError(f"unknown embedder {settings.embedder!r}; choose one of {', '.join(EMBEDDERS)}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from bot.figures import answers_unit, delegates
 from bot.models import Clause, Document
+from bot.postings import Postings, matching_text
 from bot.query import Query
 from bot.retrieval import Hit
 from bot.text import normalize
@@ -29,16 +30,9 @@ _FIGURE = re.compile(
 _NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
 
 
-_NONE = np.zeros(0, dtype=np.int32)
-
-
-def _bigram_postings(haystacks: list[str]) -> dict[str, np.ndarray]:
-    """Character bigram -> sorted ids of the clauses that contain it (built once per index)."""
-    postings: dict[str, list[int]] = {}
-    for i, h in enumerate(haystacks):
-        for gram in {h[k : k + 2] for k in range(len(h) - 1)}:
-            postings.setdefault(gram, []).append(i)
-    return {g: np.asarray(ids, dtype=np.int32) for g, ids in postings.items()}
+# Beyond this many candidate clauses, a word's frequency is estimated from an even sample of them
+# (exact at a city's size; at a province's, the IDF's logarithm hides the sampling error).
+_VERIFY_AT_MOST = 2000
 
 
 @dataclass
@@ -60,36 +54,42 @@ class Matcher:
     Built once per loaded index; every clause's matching text is normalised once here.
     """
 
-    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause]) -> None:
-        self._tok, self.documents = tokenizer, documents
-        self.haystack = {c.id: self._clause_norm(c) for c in clauses}
+    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause],
+                 postings: Postings) -> None:
+        self._tok, self.documents, self._postings = tokenizer, documents, postings
+        self.haystack = {c.id: matching_text(c, documents[c.doc_id]) for c in clauses}
         self._haystacks = list(self.haystack.values())
-        self._postings = _bigram_postings(self._haystacks)
         self._df: dict[str, int] = {}
         self._idf: dict[str, float] = {}
-        self._names = {d.id: [normalize(a) for a in (d.title, *d.aliases)] for d in documents.values()}
-
-    def _clause_norm(self, clause: Clause) -> str:
-        """What a clause can be matched on: its document's title and date, section, header, text."""
-        doc = self.documents[clause.doc_id]
-        return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.text)))
+        # Document names by their first two characters: a question is checked only against the
+        # names that could start somewhere in it, not against every document's.
+        self._names: dict[str, list[tuple[str, str]]] = {}
+        for d in documents.values():
+            for name in {normalize(a) for a in (d.title, *d.aliases)}:
+                self._names.setdefault(name[:2], []).append((name, d.id))
 
     def df(self, word: str) -> int:
         """How many clauses contain ``word`` (as a substring of their matching text). Only the clauses
         holding all of its character bigrams are checked, so the cost follows how common the word
         is, not the size of the corpus."""
         if word not in self._df:
-            if len(word) < 2:
-                self._df[word] = sum(word in h for h in self._haystacks)
-            else:
-                lists = sorted((self._postings.get(word[i : i + 2], _NONE) for i in range(len(word) - 1)), key=len)
-                candidates = lists[0]
-                for other in lists[1:]:
-                    if not len(candidates):
-                        break
-                    candidates = np.intersect1d(candidates, other, assume_unique=True)
-                self._df[word] = len(candidates) if len(word) == 2 else sum(word in self._haystacks[i] for i in candidates)
+            self._df[word] = self._count(word)
         return self._df[word]
+
+    def _count(self, word: str) -> int:
+        if len(word) < 2:
+            return self._postings.char_df(word) if word else len(self._haystacks)
+        lists = sorted((self._postings.ids(word[i : i + 2]) for i in range(len(word) - 1)), key=len)
+        candidates = lists[0]
+        for other in lists[1:]:
+            if not len(candidates):
+                break
+            candidates = np.intersect1d(candidates, other, assume_unique=True)
+        if len(word) == 2 or not len(candidates):
+            return len(candidates)
+        sample = candidates if len(candidates) <= _VERIFY_AT_MOST else candidates[np.linspace(0, len(candidates) - 1, _VERIFY_AT_MOST).astype(int)]
+        found = sum(word in self._haystacks[i] for i in sample)
+        return found if len(sample) == len(candidates) else round(found * len(candidates) / len(sample))
 
     def in_corpus(self, word: str) -> bool:
         return self.df(word) > 0
@@ -140,10 +140,10 @@ class Matcher:
         "河南省志愿服务条例" picks the provincial one, "志愿服务条例" the national one)."""
         q = normalize(question)
         best: dict[str, int] = {}
-        for doc_id, names in self._names.items():
-            n = max((len(a) for a in names if a in q), default=0)
-            if n:
-                best[doc_id] = n
+        for start in {q[i : i + 2] for i in range(len(q) - 1)} | set(q):
+            for name, doc_id in self._names.get(start, ()):
+                if name in q and len(name) > best.get(doc_id, 0):
+                    best[doc_id] = len(name)
         top = max(best.values(), default=0)
         return {d for d, n in best.items() if n == top}
 

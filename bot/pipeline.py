@@ -20,6 +20,7 @@ from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
 from bot.metrics import CACHE_HITS, LLM_CALLS
 from bot.models import Answer, Filters
+from bot.postings import read_vocabulary
 from bot.query import understand
 from bot.refusal import RefusalModel
 from bot.render import NOT_FOUND, Renderer
@@ -53,7 +54,7 @@ class PolicyBot:
     Args:
         settings: runtime settings; defaults to the environment's.
         retrieval: ``hybrid`` (default), ``bm25`` or ``dense`` (for comparisons).
-        fusion: ``rrf`` or ``relative``.
+        fusion: ``relative`` (default, weighted min-max scores) or ``rrf`` (for comparisons).
         show_progress: show a progress bar if the index has to be built.
         use_llm: write generative answers when an LLM is configured (False: extractive only).
     """
@@ -62,7 +63,7 @@ class PolicyBot:
         self,
         settings: Settings | None = None,
         retrieval: RetrievalMode | str = RetrievalMode.HYBRID,
-        fusion: FusionMode | str | None = None,
+        fusion: FusionMode | str = FusionMode.RELATIVE,
         show_progress: bool = False,
         embedder=None,
         refusal: RefusalModel | None = None,
@@ -75,25 +76,23 @@ class PolicyBot:
         self.tokenizer = ChineseTokenizer()
         self.tokenizer.tokens("预热")  # load jieba's dictionary now, not on the first question
         if self.settings.thesaurus:
-            vocabulary = {w for c in self.index.clauses for w in self.tokenizer.words(c.text)}
-            self.tokenizer.use_thesaurus(cilin_thesaurus(vocabulary))
+            self.tokenizer.use_thesaurus(cilin_thesaurus(read_vocabulary(self.index.path)))
         s = self.settings
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),
             DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars),
             weights=(s.bm25_weight, s.dense_weight),
             candidate_k=s.candidate_k,
-            mode=FusionMode(fusion or s.fusion),
-            rrf_k=s.rrf_k,
+            mode=FusionMode(fusion),
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
-            doc_weight=s.doc_weight,
         )
         self.refusal = refusal or RefusalModel.load(s.refusal_model)
-        self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses)
+        self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
         self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, s.refusal_threshold)
         self.renderer = Renderer(self.tokenizer, self.index.documents)
         self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
+        self._allowed_by_level: dict[tuple, frozenset[str]] = {}
         self._cached = functools.lru_cache(maxsize=s.answer_cache_size)(self._answer) if s.answer_cache_size else self._answer
 
     def check_question(self, question: object) -> str:
@@ -114,6 +113,16 @@ class PolicyBot:
     def allowed_documents(self, filters: Filters | None) -> frozenset[str]:
         """The ids of the documents that may be cited under ``filters``."""
         filters = filters or Filters()
+        if filters.doc:
+            return self._allowed(filters)
+        # Without document ids the choices are few (levels, repealed or not): each is worked out
+        # once, not per question over every document.
+        key = (tuple(sorted(filters.level)), filters.include_repealed)
+        if key not in self._allowed_by_level:
+            self._allowed_by_level[key] = self._allowed(filters)
+        return self._allowed_by_level[key]
+
+    def _allowed(self, filters: Filters) -> frozenset[str]:
         docs = self.index.documents
         unknown = [d for d in filters.doc if d not in docs]
         if unknown:

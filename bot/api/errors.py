@@ -52,6 +52,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(ConnectionError)
+    async def _engine_down(request: Request, exc: ConnectionError) -> JSONResponse:
+        # The search engine (a Milvus server) is unreachable: a retryable outage, not a bug.
+        logger.warning("search engine unavailable on %s: %s", request.url.path, exc)
+        response = error_response(503, "engine_unavailable", "the search engine is unavailable; retry shortly", type_="server_error")
+        response.headers["Retry-After"] = "5"
+        return response
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)

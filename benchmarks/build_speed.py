@@ -1,0 +1,62 @@
+"""Index build speed (not a test): embedding passages/s of the configured embedder with 1 thread and
+with every core, on real clause texts, and the build time that projects to for 1M clauses.
+
+    python benchmarks/build_speed.py [--passages 512] [--clauses 1000000]
+
+The embedder comes from the usual settings, so the same command measures a GPU machine:
+``POLICYBOT_EMBEDDER=st POLICYBOT_EMBEDDER_PATH=/models/bge-small-zh-v1.5 POLICYBOT_EMBED_DEVICE=cuda
+POLICYBOT_EMBED_BATCH_SIZE=256``: the build takes the same code path (``bot.indexing._embed``: batches
+of ``embed_batch_size`` through the embedder), only the device differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from bot.chunking import parse_clauses
+from bot.config import Settings
+from bot.corpus import load_catalog, read_text
+from bot.embedding import load_embedder
+from bot.indexing import embedding_text
+
+
+def passages(n: int) -> list[str]:
+    settings = Settings()
+    out = []
+    for doc in load_catalog(settings.corpus_dir):
+        out += [embedding_text(c, doc.title) for c in parse_clauses(doc, read_text(settings.corpus_dir, doc), settings.max_clause_chars)]
+    return (out * (n // max(len(out), 1) + 1))[:n]
+
+
+def rate(settings: Settings, texts: list[str]) -> float:
+    embedder = load_embedder(settings)
+    embedder.get_text_embedding_batch(texts[: settings.embed_batch_size])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), settings.embed_batch_size):
+        embedder.get_text_embedding_batch(texts[i : i + settings.embed_batch_size])
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--passages", type=int, default=512)
+    ap.add_argument("--clauses", type=int, default=1_000_000)
+    args = ap.parse_args()
+    texts = passages(args.passages)
+    base = Settings()
+    cores = os.cpu_count() or 1
+    print(f"embedder {base.embedder}, batch {base.embed_batch_size}, {len(texts)} clause passages "
+          f"(mean {sum(map(len, texts)) / len(texts):.0f} chars), {cores} cores")
+    results = {}
+    for threads in sorted({1, cores}):
+        results[threads] = rate(base.model_copy(update={"embed_threads": threads}), texts)
+        hours = args.clauses / results[threads] / 3600
+        print(f"  {threads} thread(s): {results[threads]:7.1f} passages/s -> {args.clauses:,} clauses in {hours:5.1f} h")
+    if cores > 1:
+        print(f"  speed-up with {cores} threads: {results[cores] / results[1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
