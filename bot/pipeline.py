@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import logging
 import time
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
 
+from bot.cache import AnswerCache
 from bot.config import Settings, get_settings
 from bot.conversation import Resolution, resolve
 from bot.decision import Decider, Decision
@@ -93,7 +93,12 @@ class PolicyBot:
         self.renderer = Renderer(self.tokenizer, self.index.documents)
         self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
-        self._cached = functools.lru_cache(maxsize=s.answer_cache_size)(self._answer) if s.answer_cache_size else self._answer
+        shared = None
+        if s.cache_url:
+            from bot.sharedcache import RedisAnswers
+
+            shared = RedisAnswers(s, self.index.path.name, self.index.clauses)
+        self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
 
     def check_question(self, question: object) -> str:
         """The question stripped, or ``InvalidQuestion`` saying what is wrong with it."""
@@ -185,8 +190,9 @@ class PolicyBot:
             history: list[str] | None = None) -> tuple[Answer, list[Hit]]:
         """The answer and the ranked clauses it was chosen from (evaluation scores both).
 
-        Answers are cached per (resolved question, top_k): the index is read-only, so a repeated
-        question (a hall of trainees asking the same thing) costs a dictionary look-up.
+        Answers are cached per (resolved question, top_k, documents): the index is read-only, so a
+        repeated question (a hall of trainees asking the same thing) costs a dictionary look-up, and
+        the same question asked by many at once is answered once.
         """
         t0 = time.perf_counter()
         q = self.check_question(question)
@@ -196,10 +202,13 @@ class PolicyBot:
             answer, hits = Answer(question=q, found=False, answer=NEEDS_CONTEXT, citations=[], latency_ms=0.0,
                                   reason="needs_context"), []
         else:
-            cached_before = self._cached.cache_info().hits if self.settings.answer_cache_size else 0
-            answer, hits = self._cached(resolution.question, top_k or self.settings.top_k, self._scope(docs))
-            if self.settings.answer_cache_size and self._cached.cache_info().hits > cached_before:
-                CACHE_HITS.inc()
+            key = (resolution.question, top_k or self.settings.top_k, self._scope(docs))
+            if self._cache is None:
+                answer, hits = self._answer(*key)
+            else:
+                (answer, hits), cached = self._cache(*key)
+                if cached:
+                    CACHE_HITS.inc()
         latency = round((time.perf_counter() - t0) * 1000, 2)
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
         resolved = resolution.question if resolution.leaned else None

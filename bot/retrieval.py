@@ -9,6 +9,7 @@ refusal needs both, hence the small fusion below).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -70,11 +71,13 @@ class DenseRetriever(BaseRetriever):
         super().__init__()
         self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
         self._nodes = _nodes(index)
+        # A question searched twice (once more within the documents it names) is embedded once.
+        self._embed = functools.lru_cache(maxsize=1024)(embedder.get_query_embedding)
 
     def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
         # The encoder's cost grows with the square of the length: only the head of a long question
         # is embedded (BM25 still sees all of it), so no question costs more than a short one much.
-        vec = self._embedder.get_query_embedding(query[: self._max_chars])
+        vec = self._embed(query[: self._max_chars])
         return self._index.backend.dense(vec, top_k or self._top_k, docs)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

@@ -1,0 +1,101 @@
+"""The answer cache: least recently used out first, and one computation for concurrent askers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bot.cache import AnswerCache
+
+
+def test_a_repeated_key_is_computed_once_and_reported_as_cached():
+    calls = []
+    cache = AnswerCache(lambda q: calls.append(q) or q.upper(), maxsize=2)
+    assert cache("a") == ("A", False)
+    assert cache("a") == ("A", True)
+    assert calls == ["a"]
+
+
+def test_the_least_recently_used_key_is_dropped_first():
+    calls = []
+    cache = AnswerCache(lambda q: calls.append(q) or q, maxsize=2)
+    cache("a"), cache("b"), cache("a"), cache("c")  # b is the least recently used
+    cache("a"), cache("b")
+    assert calls == ["a", "b", "c", "b"]
+
+
+def test_concurrent_misses_of_one_key_compute_once():
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow(q):
+        calls.append(q)
+        started.set()
+        release.wait(5)
+        return q
+
+    cache = AnswerCache(slow, maxsize=8)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache("q"))) for _ in range(8)]
+    threads[0].start()
+    started.wait(5)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.1)  # the others are now waiting on the first computation
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert calls == ["q"]
+    assert sorted(results) == [("q", False)] + [("q", True)] * 7
+
+
+def test_a_failed_computation_is_not_cached_and_its_waiters_see_the_error():
+    attempts = []
+
+    def flaky(q):
+        attempts.append(q)
+        if len(attempts) == 1:
+            raise RuntimeError("engine down")
+        return q
+
+    cache = AnswerCache(flaky, maxsize=8)
+    with pytest.raises(RuntimeError, match="engine down"):
+        cache("q")
+    assert cache("q") == ("q", False)
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture()
+def shared_bots(settings, embedder, bot):
+    """Two processes' worth of pipelines on the same build, sharing answers through the machine's Redis."""
+    import redis
+
+    from bot.pipeline import PolicyBot
+
+    client = redis.Redis.from_url(REDIS)
+    client.ping()
+    shared = settings.model_copy(update={"cache_url": REDIS})
+    yield PolicyBot(shared, embedder=embedder), PolicyBot(shared, embedder=embedder)
+    for key in client.scan_iter(f"policybot:answer:{bot.index.path.name}:*"):
+        client.delete(key)
+
+
+def test_an_answer_computed_by_one_worker_is_served_to_another_from_redis(shared_bots, monkeypatch):
+    first, second = shared_bots
+    question = "社区综合服务设施每天开放时间不少于多少小时？"
+    answer = first.ask(question)
+    monkeypatch.setattr(second.decider, "decide", lambda *a, **k: pytest.fail("the second worker computed the answer"))
+    again, hits = second.run(question)
+    assert again.model_dump(exclude={"latency_ms"}) == answer.model_dump(exclude={"latency_ms"})
+    assert [h.clause.id for h in hits] == [h.clause.id for h in first.run(question)[1]]
+
+
+def test_answers_are_served_when_redis_is_down(settings, embedder, bot):
+    from bot.pipeline import PolicyBot
+
+    down = PolicyBot(settings.model_copy(update={"cache_url": "redis://127.0.0.1:1/0"}), embedder=embedder)
+    answer = down.ask("社区综合服务设施每天开放时间不少于多少小时？")
+    assert answer.found and answer.citations
