@@ -1,6 +1,7 @@
-"""Where the two indexes live and how they are searched: in the build folder (bm25s + FAISS, the
-default) or in Milvus (``bot.milvus``). Retrieval sees only this interface, so a deployment changes
-engines by a setting, not by code.
+"""How the two indexes are searched: the interface retrieval sees (``SearchBackend``) and the
+default engine, bm25s + FAISS in the build folder (``LocalBackend``); ``bot.milvus`` is the other
+engine, and ``bot.indexing`` picks one by the settings, so a deployment changes engines by a
+setting, not by code.
 
 Both backends answer in clause positions (the order of ``clauses.jsonl``) with their own scores,
 which the fusion and the refusal model read.
@@ -35,34 +36,6 @@ class SearchBackend(Protocol):
 
 class IndexDamaged(ValueError):
     """A build whose files or collection do not match its manifest; the message says what and how to repair."""
-
-
-def write_backend(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray,
-                  tokens: list[list[str]], live: dict, show_progress: bool = False) -> dict:
-    """Write both indexes of a new build (``live``: the manifest of the build being replaced, or {});
-    returns what the new manifest must record about them."""
-    if settings.vector_store == "milvus":
-        from bot.milvus import write_milvus
-
-        return write_milvus(settings, clauses, vectors, tokens, live, show_progress)
-    return write_local(settings, folder, clauses, vectors, tokens)
-
-
-def publish_backend(settings: Settings, manifest: dict) -> None:
-    """Announce a build that has just gone live to the engine (Milvus: move the alias)."""
-    if manifest.get("vector_store") == "milvus":
-        from bot.milvus import publish_milvus
-
-        publish_milvus(settings, manifest)
-
-
-def open_backend(settings: Settings, folder: Path, manifest: dict, clauses: list[Clause]) -> SearchBackend:
-    """The backend of a loaded build, as its manifest names it."""
-    if manifest.get("vector_store") == "milvus":
-        from bot.milvus import MilvusBackend
-
-        return MilvusBackend.open(settings, folder, manifest, clauses)
-    return LocalBackend(folder, clauses, settings)
 
 
 def write_local(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray, tokens: list[list[str]]) -> dict:

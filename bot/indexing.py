@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import track
 
-from bot.backends import IndexDamaged, SearchBackend, open_backend, publish_backend, write_backend
+from bot.backends import IndexDamaged, LocalBackend, SearchBackend, write_local
 from bot.chunking import parse_clauses
 from bot.config import Settings, get_settings
 from bot.corpus import corpus_hash, load_catalog, read_text
@@ -241,7 +241,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         tokenizer = ChineseTokenizer()
         tokens = [tokenizer.tokens(index_text(c)) for c in clauses]
         live = _manifest_or_empty(current_build(settings.index_dir))
-        engine = write_backend(settings, tmp, clauses, vectors, tokens, live, show_progress)
+        engine = _write_backend(settings, tmp, clauses, vectors, tokens, live, show_progress)
         write_tables(tmp, clauses, {d.id: d for d in documents}, tokenizer)
 
         with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as fh:
@@ -267,10 +267,38 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _swap_current(settings.index_dir, build_id)
-    publish_backend(settings, manifest)
+    _publish_backend(settings, manifest)
     _remove_old_builds(builds, keep=build_id)
     logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
     return final
+
+
+def _write_backend(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray,
+                  tokens: list[list[str]], live: dict, show_progress: bool = False) -> dict:
+    """Write both indexes of a new build (``live``: the manifest of the build being replaced, or {});
+    returns what the new manifest must record about them."""
+    if settings.vector_store == "milvus":
+        from bot.milvus import write_milvus
+
+        return write_milvus(settings, clauses, vectors, tokens, live, show_progress)
+    return write_local(settings, folder, clauses, vectors, tokens)
+
+
+def _publish_backend(settings: Settings, manifest: dict) -> None:
+    """Announce a build that has just gone live to the engine (Milvus: move the alias)."""
+    if manifest.get("vector_store") == "milvus":
+        from bot.milvus import publish_milvus
+
+        publish_milvus(settings, manifest)
+
+
+def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: list[Clause]) -> SearchBackend:
+    """The backend of a loaded build, as its manifest names it."""
+    if manifest.get("vector_store") == "milvus":
+        from bot.milvus import MilvusBackend
+
+        return MilvusBackend.open(settings, folder, manifest, clauses)
+    return LocalBackend(folder, clauses, settings)
 
 
 def _remove_abandoned(builds: Path) -> None:
@@ -324,7 +352,7 @@ def load_index(path: Path, verified: dict | None = None, settings: Settings | No
         manifest=manifest,
         documents=documents,
         clauses=clauses,
-        backend=open_backend(settings or get_settings(), path, manifest, clauses),
+        backend=_open_backend(settings or get_settings(), path, manifest, clauses),
         postings=Postings(path),
     )
 
