@@ -38,23 +38,21 @@ end
 """
 
 
-def _lua_string(text: str) -> str:
-    return "[==[" + text + "]==]"
+def _ask_bodies(questions: list[str]) -> str:
+    """Lua: POST /v1/ask, and a table ``bodies`` of one JSON body per question."""
+    rows = ",\n".join("[==[" + json.dumps({"question": q}, ensure_ascii=False) + "]==]" for q in questions)
+    return f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal bodies = {{\n{rows}\n}}\n'
 
 
 def bodies_lua(questions: list[str]) -> str:
     """POST /v1/ask with a body picked at random from ``questions``."""
-    rows = ",\n".join(_lua_string(json.dumps({"question": q}, ensure_ascii=False)) for q in questions)
-    return (f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal bodies = {{\n{rows}\n}}\n'
-            "math.randomseed(os.time())\n"
+    return (_ask_bodies(questions) + "math.randomseed(os.time())\n"
             "request = function() return wrk.format(nil, nil, nil, bodies[math.random(#bodies)]) end\n" + _DONE)
 
 
 def sequence_lua(questions: list[str]) -> str:
     """POST /v1/ask with each of ``questions`` once, in order (then from the start again)."""
-    rows = ",\n".join(_lua_string(json.dumps({"question": q}, ensure_ascii=False)) for q in questions)
-    return (f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal bodies = {{\n{rows}\n}}\n'
-            "local i = 0\n"
+    return (_ask_bodies(questions) + "local i = 0\n"
             "request = function() i = i % #bodies + 1; return wrk.format(nil, nil, nil, bodies[i]) end\n" + _DONE)
 
 

@@ -9,6 +9,7 @@ which the fusion and the refusal model read.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Protocol
 
@@ -73,25 +74,28 @@ class LocalBackend:
         self._ef, self._exact_max = settings.hnsw_ef, settings.faiss_flat_max
         self._vocab = self.bm25.vocab_dict
         self._doc_ids = np.array([c.doc_id for c in clauses])
+        # One mask per document set, not one per search: both searches of a question share it.
+        self._mask = functools.lru_cache(maxsize=64)(functools.partial(document_mask, self._doc_ids))
 
     def lexical(self, tokens: list[str], k: int, docs: frozenset[str] | None = None) -> Ranked:
         known = [t for t in tokens if t in self._vocab]
         if not known:
             return []
         scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)
-        allowed = document_mask(self._doc_ids, docs)
+        allowed = self._mask(docs)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         # The k best without sorting every clause: all clauses at or above the k-th best score
         # (ties included), best first and ties by position, as a stable sort of all would give.
-        kth = np.partition(scores, len(scores) - min(k, len(scores)))[len(scores) - min(k, len(scores))]
+        cut = len(scores) - min(k, len(scores))
+        kth = np.partition(scores, cut)[cut]
         top = np.flatnonzero(scores >= max(kth, np.float32(1e-12)))
         order = top[np.lexsort((top, -scores[top]))][:k]
         return [(int(i), float(scores[i])) for i in order]
 
     def dense(self, vector: list[float], k: int, docs: frozenset[str] | None = None) -> Ranked:
         query = np.asarray(vector, dtype=np.float32)
-        allowed = document_mask(self._doc_ids, docs)
+        allowed = self._mask(docs)
         selector = None
         if allowed is not None:
             ids = np.flatnonzero(allowed)
@@ -109,4 +113,4 @@ class LocalBackend:
         return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
     def size(self) -> int:
-        return int(self.vector_store.client.ntotal)
+        return int(self._index.ntotal)

@@ -17,7 +17,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -49,12 +48,9 @@ class LoadedIndex:
     manifest: dict
     documents: dict[str, Document]
     clauses: list[Clause]
+    clause_positions: dict[str, int]  # clause id -> position in ``clauses`` (and in the backend)
     backend: SearchBackend
     postings: Postings
-
-    @cached_property
-    def clause_positions(self) -> dict[str, int]:
-        return {c.id: i for i, c in enumerate(self.clauses)}
 
 
 def index_text(clause: Clause) -> str:
@@ -215,7 +211,8 @@ def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, em
 
 
 def build_index(settings: Settings, embedder=None, show_progress: bool = False) -> Path:
-    """Parse the corpus, build BM25 and FAISS indexes in a new folder and make it live atomically.
+    """Parse the corpus, build the BM25 and dense indexes (bm25s + FAISS in the folder, or Milvus) and
+    the corpus tables in a new folder, and make it live atomically.
 
     Returns:
         The path of the new build folder.
@@ -274,7 +271,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
 
 
 def _write_backend(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray,
-                  tokens: list[list[str]], live: dict, show_progress: bool = False) -> dict:
+                   tokens: list[list[str]], live: dict, show_progress: bool = False) -> dict:
     """Write both indexes of a new build (``live``: the manifest of the build being replaced, or {});
     returns what the new manifest must record about them."""
     if settings.vector_store == "milvus":
@@ -292,12 +289,13 @@ def _publish_backend(settings: Settings, manifest: dict) -> None:
         publish_milvus(settings, manifest)
 
 
-def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: list[Clause]) -> SearchBackend:
+def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: list[Clause],
+                  positions: dict[str, int]) -> SearchBackend:
     """The backend of a loaded build, as its manifest names it."""
     if manifest.get("vector_store") == "milvus":
         from bot.milvus import MilvusBackend
 
-        return MilvusBackend.open(settings, folder, manifest, clauses)
+        return MilvusBackend.open(settings, folder, manifest, positions)
     return LocalBackend(folder, clauses, settings)
 
 
@@ -347,12 +345,14 @@ def load_index(path: Path, verified: dict | None = None, settings: Settings | No
         raise IndexDamaged(f"index {path.name}: {len(clauses)} clauses, manifest says {manifest.get('n_clauses')}; "
                            "run `policy-bot index --force`")
     documents = {d["id"]: Document.model_validate(d) for d in json.loads((path / "documents.json").read_text(encoding="utf-8"))}
+    positions = {c.id: i for i, c in enumerate(clauses)}
     return LoadedIndex(
         path=path,
         manifest=manifest,
         documents=documents,
         clauses=clauses,
-        backend=_open_backend(settings or get_settings(), path, manifest, clauses),
+        clause_positions=positions,
+        backend=_open_backend(settings or get_settings(), path, manifest, clauses, positions),
         postings=Postings(path),
     )
 

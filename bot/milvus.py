@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import track
 
-from bot.backends import IndexDamaged
+from bot.backends import IndexDamaged, Ranked
 from bot.config import Settings
 from bot.models import Clause
 
@@ -130,7 +130,8 @@ def write_milvus(settings: Settings, clauses: list[Clause], vectors: np.ndarray,
         terms = _terms(t)
         fingerprint = hashlib.sha256(v.tobytes() + c.doc_id.encode() + terms.encode()).hexdigest()[:32]
         rows[c.id] = {"id": c.id, "doc_id": c.doc_id, "fingerprint": fingerprint, "terms": terms, "vector": v.tolist()}
-    existing = _fingerprints(client, target, sorted({c.doc_id for c in clauses}))
+    doc_ids = sorted({c.doc_id for c in clauses})
+    existing = _fingerprints(client, target, doc_ids)
     changed = [r for i, r in rows.items() if existing.get(i) != r["fingerprint"]]
     removed = [i for i in existing if i not in rows]
     batches = [changed[i : i + _BATCH] for i in range(0, len(changed), _BATCH)]
@@ -140,7 +141,7 @@ def write_milvus(settings: Settings, clauses: list[Clause], vectors: np.ndarray,
         client.upsert(target, batch)
     for i in range(0, len(removed), _BATCH):
         client.delete(target, ids=removed[i : i + _BATCH])
-    removed_docs = _delete_other_documents(client, target, sorted({c.doc_id for c in clauses}))
+    removed_docs = _delete_other_documents(client, target, doc_ids)
     client.flush(target)
     count = _count(client, target)
     if count != len(rows):
@@ -159,8 +160,7 @@ def _fingerprints(client: MilvusClient, name: str, docs: list[str]) -> dict[str,
     """Clause id -> fingerprint of what ``name`` holds for ``docs``."""
     out: dict[str, str] = {}
     for doc in docs:
-        rows = client.query(name, filter=f"doc_id == {json.dumps(doc, ensure_ascii=False)}", output_fields=["fingerprint"],
-                            limit=_QUERY_LIMIT)
+        rows = client.query(name, filter=_filter(frozenset({doc})), output_fields=["fingerprint"], limit=_QUERY_LIMIT)
         if len(rows) == _QUERY_LIMIT:
             raise MilvusUnavailable(f"document {doc} has {_QUERY_LIMIT} or more clauses in {name}; split the document")
         out.update((r["id"], r["fingerprint"]) for r in rows)
@@ -194,25 +194,25 @@ def _count(client: MilvusClient, name: str) -> int:
 class MilvusBackend:
     """Both searches of one build, run in its Milvus collection."""
 
-    def __init__(self, client: MilvusClient, collection: str, clauses: list[Clause], ef: int = 128) -> None:
-        self._client, self._collection, self._ef = client, collection, ef
-        self._positions = {c.id: i for i, c in enumerate(clauses)}
+    def __init__(self, client: MilvusClient, collection: str, positions: dict[str, int], ef: int = 128) -> None:
+        self._client, self._collection, self._positions, self._ef = client, collection, positions, ef
 
     @classmethod
-    def open(cls, settings: Settings, folder: Path, manifest: dict, clauses: list[Clause]) -> MilvusBackend:
+    def open(cls, settings: Settings, folder: Path, manifest: dict, positions: dict[str, int]) -> MilvusBackend:
+        """The backend of a loaded build (``positions``: clause id -> position in the build's clauses)."""
         client = _client(settings)
         collection = manifest["milvus"]["collection"]
         if not client.has_collection(collection):
             raise IndexDamaged(f"index {folder.name}: Milvus collection {collection} is missing at {milvus_uri(settings)}; "
                                "run `policy-bot index --force`")
         client.load_collection(collection)
-        backend = cls(client, collection, clauses, settings.hnsw_ef)
-        if backend.size() != len(clauses):
-            raise IndexDamaged(f"index {folder.name}: Milvus collection {collection} holds {backend.size()} clauses, "
-                               f"the build {len(clauses)}; run `policy-bot index --force`")
+        backend = cls(client, collection, positions, settings.hnsw_ef)
+        if (size := backend.size()) != len(positions):
+            raise IndexDamaged(f"index {folder.name}: Milvus collection {collection} holds {size} clauses, "
+                               f"the build {len(positions)}; run `policy-bot index --force`")
         return backend
 
-    def _search(self, data: list, field: str, metric: str, k: int, docs: frozenset[str] | None) -> list[tuple[int, float]]:
+    def _search(self, data: list, field: str, metric: str, k: int, docs: frozenset[str] | None) -> Ranked:
         params = {"ef": max(self._ef, k)} if metric == "IP" else {}  # read by HNSW only
         try:
             result = self._client.search(self._collection, data=data, anns_field=field, limit=k, filter=_filter(docs),
@@ -225,10 +225,10 @@ class MilvusBackend:
         scale = (lambda d: abs(d) / (BM25_K1 + 1)) if metric == "BM25" else (lambda d: d)
         return [(self._positions[h["id"]], scale(float(h["distance"]))) for h in result[0] if h["id"] in self._positions]
 
-    def lexical(self, tokens: list[str], k: int, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+    def lexical(self, tokens: list[str], k: int, docs: frozenset[str] | None = None) -> Ranked:
         return self._search([_terms(tokens)], "sparse", "BM25", k, docs) if tokens else []
 
-    def dense(self, vector: list[float], k: int, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+    def dense(self, vector: list[float], k: int, docs: frozenset[str] | None = None) -> Ranked:
         return self._search([list(vector)], "vector", "IP", k, docs)
 
     def size(self) -> int:

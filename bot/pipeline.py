@@ -97,7 +97,7 @@ class PolicyBot:
         if s.cache_url:
             from bot.sharedcache import RedisAnswers
 
-            shared = RedisAnswers(s, self.index.path.name, self.index.clauses)
+            shared = RedisAnswers(s, self.index)
         self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
 
     def check_question(self, question: object) -> str:

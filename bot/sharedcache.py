@@ -14,7 +14,8 @@ import logging
 import time
 
 from bot.config import Settings
-from bot.models import Answer, Clause
+from bot.indexing import LoadedIndex
+from bot.models import Answer
 from bot.retrieval import Hit
 
 logger = logging.getLogger(__name__)
@@ -29,15 +30,14 @@ _RETRY_AFTER_S = 10.0
 class RedisAnswers:
     """The shared tier of ``bot.cache.AnswerCache`` for one loaded build."""
 
-    def __init__(self, settings: Settings, build_id: str, clauses: list[Clause]) -> None:
+    def __init__(self, settings: Settings, index: LoadedIndex) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(settings.cache_url, socket_timeout=0.25, socket_connect_timeout=0.25)
         self._errors = redis.RedisError
         config = settings.model_dump_json(exclude=_NOT_ANSWER_SETTINGS)
-        self._prefix = f"policybot:answer:{build_id}:{hashlib.sha256(config.encode()).hexdigest()[:12]}:"
-        self._ttl, self._clauses = int(settings.cache_ttl), clauses
-        self._positions = {c.id: i for i, c in enumerate(clauses)}
+        self._prefix = f"policybot:answer:{index.path.name}:{hashlib.sha256(config.encode()).hexdigest()[:12]}:"
+        self._ttl, self._clauses, self._positions = int(settings.cache_ttl), index.clauses, index.clause_positions
         self._down_until = 0.0
 
     def _key(self, key: tuple) -> str:
