@@ -1,9 +1,15 @@
-"""Fit the refusal model on the dev split and write ``bot/data/refusal.json``.
+"""Fit the refusal model and the lexical gate on the dev splits; write them to ``bot/data``.
 
-    python benchmarks/calibrate.py [--dev eval/dev.jsonl]
+    python benchmarks/calibrate.py [--dev eval/dev.jsonl eval/real-dev.jsonl]
 
-Only the dev split is used (never eval/gold.jsonl). Rows a hard rule already decides are left out
-of the fit. The threshold maximises refusal accuracy on dev within a false-refusal budget (default 5 %).
+Only dev splits are used (never a test split). Both models see the signals of the serving
+decision path (``Decider.consider``), questions resolved in their conversation as in service.
+
+- Refusal: P(answerable) over the hybrid search's signals, on rows no hard rule decides. The
+  threshold maximises refusal accuracy on dev within a false-refusal budget (default 2 %).
+- Lexical gate: P(BM25's answer alone is right) over the lexical signals. The threshold is the
+  lowest at which the gate, on dev, answers no question wrongly that the hybrid path (with the
+  refusal model above) gets right: questions past it skip the embedding at no cost measured on dev.
 """
 
 from __future__ import annotations
@@ -13,65 +19,93 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.evaluation import load_gold
+from bot.config import get_settings
+from bot.evaluation import answer_correct, load_gold
 from bot.pipeline import PolicyBot
-from bot.refusal import FEATURES, RefusalModel, features, fit
+from bot.refusal import CalibratedModel, signals
+
+REFUSAL_FEATURES = ("coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement", "figure_ok", "n_words")
+GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
+THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--dev", type=Path, nargs="+", default=[Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl")])
-    ap.add_argument("--out", type=Path, default=Path("bot/data/refusal.json"))
+    ap.add_argument("--dev", type=Path, nargs="+",
+                    default=[Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl")])
+    ap.add_argument("--out", type=Path, default=Path("bot/data"))
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--max-false-refusal", type=float, default=0.02, help="false-refusal budget on dev (small: a small dev set makes a loose budget overfit)")
     args = ap.parse_args()
 
-    bot = PolicyBot(refusal=RefusalModel.always_answer())
-    rows = []
-    # The serving decision path itself: with a model that never refuses, only hard rules decide.
-    for g in (g for path in args.dev for g in load_gold(path)):
-        d = bot.decide(g.question)
-        best = d.chosen[0] if d.chosen else None
-        rows.append((g.answerable, d.reason, features(d.query, best, d.evidence) if best else None))
+    # Calibration looks at both searches' decisions itself (and the gate may not exist yet).
+    bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}))
+    gold = [g for path in args.dev for g in load_gold(path)]
+    refusal, right = fit_refusal(bot, gold, args)
+    gate = fit_gate(bot, gold, right, args.l2)
+    for name, model in (("refusal", refusal), ("gate", gate)):
+        model.meta |= {"fitted_on": [str(p) for p in args.dev], "l2": args.l2}
+        (args.out / f"{name}.json").write_text(model.to_json() + "\n", encoding="utf-8")
+        print(f"{name}: " + ", ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
+        print(f"  threshold {model.threshold:.2f}: {model.meta} -> {args.out / f'{name}.json'}")
 
-    soft = [(y, x) for y, hard, x in rows if hard is None]
-    x = np.stack([x for _, x in soft])
+
+def fit_refusal(bot: PolicyBot, gold: list, args: argparse.Namespace) -> tuple[CalibratedModel, list[bool]]:
+    """The refusal model, and for each question whether the hybrid path with it answers rightly."""
+    rows = []  # (answerable, hard reason, question as understood, decision)
+    for g in gold:
+        q, d = bot.consider(g.question, g.history)
+        rows.append((g.answerable, d.reason, q, d))
+    soft = [(a, signals(d.query, d.chosen[0], d.evidence)) for a, hard, _, d in rows if hard is None]
     y = np.array([float(a) for a, _ in soft])
-    mean, std, w, b = fit(x, y, l2=args.l2)
-    model = RefusalModel(mean, std, w, b, 0.5, {})
-    probs = np.array([model.probability(v) for v in x])
+    model = CalibratedModel.fitted(REFUSAL_FEATURES, [s for _, s in soft], y, args.l2)
+    probs = np.array([model.probability(s) for _, s in soft])
 
-    n_ans = sum(a for a, _, _ in rows)
+    n_ans = sum(a for a, *_ in rows)
     n_una = len(rows) - n_ans
-    hard_refused_ans = sum(a and h is not None for a, h, _ in rows)
-    hard_refused_una = sum((not a) and h is not None for a, h, _ in rows)
-    rates = {}
-    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
-        refused_ans = hard_refused_ans + int(((probs < t) & (y == 1)).sum())
-        refused_una = hard_refused_una + int(((probs < t) & (y == 0)).sum())
-        rates[float(t)] = (refused_una / n_una, refused_ans / n_ans)
+    hard_ans = sum(a and h is not None for a, h, *_ in rows)
+    hard_una = sum((not a) and h is not None for a, h, *_ in rows)
+
+    def rates(t: float) -> tuple[float, float]:
+        """(refusal accuracy, false-refusal rate) on dev at threshold ``t``."""
+        return ((hard_una + int(((probs < t) & (y == 0)).sum())) / n_una,
+                (hard_ans + int(((probs < t) & (y == 1)).sum())) / n_ans)
+
+    table = {float(t): rates(t) for t in THRESHOLDS}
     # Best refusal accuracy among thresholds whose false-refusal rate stays within the budget
     # (the lowest false-refusal rate if none does); the middle of that plateau, since a small
     # dev set makes its edges noisy.
-    feasible = {t: r for t, r in rates.items() if r[1] <= args.max_false_refusal} or {
-        t: r for t, r in rates.items() if r[1] == min(x[1] for x in rates.values())}
+    feasible = {t: r for t, r in table.items() if r[1] <= args.max_false_refusal} or {
+        t: r for t, r in table.items() if r[1] == min(x[1] for x in table.values())}
     top = max(r[0] for r in feasible.values())
-    plateau = [t for t, r in feasible.items() if r[0] >= top - 1e-9]
-    best_t = float(np.round(np.median(plateau), 2))
-    print(f"refusal accuracy {top:.3f} for thresholds {min(plateau):.2f}..{max(plateau):.2f}")
-    refused_ans = hard_refused_ans + int(((probs < best_t) & (y == 1)).sum())
-    refused_una = hard_refused_una + int(((probs < best_t) & (y == 0)).sum())
-    model.threshold = best_t
-    model.meta = {
-        "fitted_on": [str(p) for p in args.dev], "rows": len(rows), "soft_rows": len(soft), "l2": args.l2,
-        "dev_refusal_accuracy": round(refused_una / n_una, 4), "dev_false_refusal_rate": round(refused_ans / n_ans, 4),
-    }
-    args.out.write_text(model.to_json() + "\n", encoding="utf-8")
-    print(f"fitted on {len(soft)} of {len(rows)} dev rows ({len(rows) - len(soft)} decided by hard rules)")
-    for name, weight in zip(FEATURES, w):
-        print(f"  {name:<15} {weight:+.3f}")
-    print(f"threshold {best_t:.2f}: dev refusal accuracy {model.meta['dev_refusal_accuracy']:.3f}, "
-          f"false-refusal rate {model.meta['dev_false_refusal_rate']:.3f} -> {args.out}")
+    model.threshold = float(np.round(np.median([t for t, r in feasible.items() if r[0] >= top - 1e-9]), 2))
+    accuracy, false_refusals = rates(model.threshold)
+    model.meta = {"rows": len(rows), "soft_rows": len(soft), "dev_refusal_accuracy": round(accuracy, 4),
+                  "dev_false_refusal_rate": round(false_refusals, 4)}
+
+    right = []
+    for (answerable, hard, q, d), g in zip(rows, gold):
+        answers = hard is None and model.says_yes(signals(d.query, d.chosen[0], d.evidence))
+        right.append(answers and answer_correct(bot.compose(q, d).answer, g.keywords) if answerable else not answers)
+    return model, right
+
+
+def fit_gate(bot: PolicyBot, gold: list, hybrid_right: list[bool], l2: float) -> CalibratedModel:
+    """The lexical gate, fitted on BM25-only decisions no hard rule refuses."""
+    rows = []  # (signals, BM25's answer is right, the hybrid path's is)
+    for g, right in zip(gold, hybrid_right):
+        q, d = bot.consider(g.question, g.history, lexical_only=True)
+        if d.reason is None:
+            ok = g.answerable and answer_correct(bot.compose(q, d).answer, g.keywords)
+            rows.append((signals(d.query, d.chosen[0], d.evidence), ok, right))
+    model = CalibratedModel.fitted(GATE_FEATURES, [s for s, *_ in rows], np.array([float(ok) for _, ok, _ in rows]), l2)
+    probs = np.array([model.probability(s) for s, *_ in rows])
+    lost = np.array([right and not ok for _, ok, right in rows])
+    model.threshold = float(min((t for t in THRESHOLDS if not lost[probs >= t].any()), default=1.0))
+    passed = probs >= model.threshold
+    model.meta = {"rows": len(rows), "dev_share_gated": round(float(passed.sum()) / len(gold), 4),
+                  "dev_gated_right": round(float(np.mean([ok for (_, ok, _), p in zip(rows, passed) if p])), 4)}
+    return model
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ the cores; every figure comes from one run of this script.
     python benchmarks/throughput.py [--workers 2] [--seconds 15] [--clients 64] [--users 1000]
 
 1. Ratios to /healthz on ``serve --workers N``: /v1/ask uncached (answer cache off: every request
-   does the whole work, embedding included) and /v1/ask cached (50 questions every worker has
-   answered), each for ``--seconds`` with ``--clients`` connections.
+   does the whole work; the lexical gate on, as served, and off, every question embedded) and
+   /v1/ask cached (50 questions every worker has answered), each for ``--seconds`` with
+   ``--clients`` connections.
 2. A hall's burst on a fresh server: ``--users`` users arrive within 5 s, each asks 3 questions
    1-3 s apart, drawn from a pool of 300; latency of every answer, failures, time to drain.
 
@@ -123,15 +124,20 @@ def main() -> None:
         report["healthz"] = run_wrk(base + "/healthz", _DONE, args.clients, args.seconds)
         # Each question once, so that no cache helps (the query-embedding cache keys on the topic a
         # question is reduced to, so variants of one question would share it): a shorter run.
-        seconds = min(args.seconds, 5)
+        seconds = min(args.seconds, 3)
         report["ask_uncached"] = run_wrk(base + "/v1/ask", sequence_lua(pool), args.clients, seconds)
         report["ask_uncached"]["repeats"] = max(0, report["ask_uncached"]["requests"] - len(pool))
         report["server_cpu_s"] = server_cpu_s(server.pid) - cpu0
+    # The same, every question embedded (the lexical gate off): what the gate saves.
+    with serve(args.workers, quiet | {"POLICYBOT_ANSWER_CACHE_SIZE": "0", "POLICYBOT_LEXICAL_GATE": "false"}) as (base, _):
+        run_wrk(base + "/v1/ask", sequence_lua(warm), 2, 2)
+        report["ask_uncached_no_gate"] = run_wrk(base + "/v1/ask", sequence_lua(pool), args.clients, seconds)
+        report["ask_uncached_no_gate"]["repeats"] = max(0, report["ask_uncached_no_gate"]["requests"] - len(pool))
     # Cached: 50 questions that every worker has answered once.
     with serve(args.workers, quiet) as (base, server):
         run_wrk(base + "/v1/ask", sequence_lua(pool[:50]), 8, 4)
         report["ask_cached"] = run_wrk(base + "/v1/ask", bodies_lua(pool[:50]), args.clients, args.seconds)
-    for name in ("ask_cached", "ask_uncached"):
+    for name in ("ask_cached", "ask_uncached", "ask_uncached_no_gate"):
         report[f"ratio_{name}"] = round(report[name]["rps"] / report["healthz"]["rps"], 3)
     burst_pool = pool[:300]
     # A hall's setting: a worker may hold a request of every user rather than turn any away.

@@ -62,6 +62,24 @@ def document_mask(doc_ids: np.ndarray, docs: frozenset[str] | None) -> np.ndarra
     return None if docs is None else np.isin(doc_ids, list(docs))
 
 
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of every positive score at or above the k-th best (ties included), in position order.
+
+    Common words give most clauses of a large corpus some score, so neither partitioning nor listing
+    all of them is cheap. A clause in the top k scores at least the k-th best; whenever k clauses
+    reach half (a quarter) of the best score, the k-th best does too, and only those are looked at.
+    """
+    best = float(scores.max(initial=0.0))
+    for floor in (best / 2, best / 4, 0.0):
+        top = np.flatnonzero(scores >= max(floor, 1e-12))
+        if len(top) >= k:
+            break
+    if len(top) > k:
+        found = scores[top]
+        top = top[found >= np.partition(found, len(top) - k)[len(top) - k]]
+    return top
+
+
 class LocalBackend:
     """bm25s and FAISS loaded from the build folder into this process."""
 
@@ -85,11 +103,7 @@ class LocalBackend:
         allowed = self._mask(docs)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
-        # The k best without sorting every clause: all clauses at or above the k-th best score
-        # (ties included), best first and ties by position, as a stable sort of all would give.
-        cut = len(scores) - min(k, len(scores))
-        kth = np.partition(scores, cut)[cut]
-        top = np.flatnonzero(scores >= max(kth, np.float32(1e-12)))
+        top = top_k(scores, k)
         order = top[np.lexsort((top, -scores[top]))][:k]
         return [(int(i), float(scores[i])) for i in order]
 

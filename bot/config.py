@@ -49,7 +49,7 @@ class Settings(BaseSettings):
                                    description="Alias of the live collection; builds alternate <name>_a and <name>_b.")
     milvus_index_type: str = Field("FLAT", description="Milvus vector index: FLAT (exact, as FAISS below faiss_flat_max) or "
                                    "HNSW (approximate, for millions of clauses; searched with hnsw_ef).")
-    faiss_flat_max: int = Field(50_000, ge=0, description="Up to this many clauses the FAISS index is flat (exact); above, HNSW "
+    faiss_flat_max: int = Field(10_000, ge=0, description="Up to this many clauses the FAISS index is flat (exact); above, HNSW "
                                 "(approximate, sub-linear). Also: a document filter leaving this many or fewer is scored exactly.")
     hnsw_ef: int = Field(128, ge=1, description="HNSW search breadth, FAISS and Milvus (higher: better recall, slower).")
 
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Refusal model fitted on eval/dev.jsonl by benchmarks/calibrate.py (never on eval/gold.jsonl).
     refusal_model: Path | None = Field(None, description="A refusal model JSON; default: the one shipped in bot/data.")
     refusal_threshold: float | None = Field(None, ge=0, le=1, description="Override the model's calibrated threshold.")
+    lexical_gate: bool = Field(True, description="Let BM25's answer stand without the dense search when the gate model "
+                               "(bot/data/gate.json, fitted on dev) is confident: about a quarter of questions, no embedding.")
+    gate_model: Path | None = Field(None, description="A lexical gate model JSON; default: the one shipped in bot/data.")
     min_coverage: float = Field(0.5, ge=0, le=1, description="A further clause is quoted only above this coverage of the question's words.")
     max_answer_clauses: int = Field(4, ge=1, description="Upper bound on clauses quoted in one answer.")
     single_margin: float = Field(0.05, ge=0, le=1, description="A second clause is quoted when its coverage is this close to the best.")

@@ -1,19 +1,20 @@
 """The one decision path: retrieve -> re-rank -> choose clauses -> refuse or answer.
 
-Serving, evaluation and calibration of the refusal model all call ``Decider.decide``, so the
-refusal model is fitted on exactly the signals it sees in service.
+Serving and evaluation call ``Decider.decide``; calibration calls ``Decider.consider``, the same
+path short of the calibrated models, so both models are fitted on exactly the signals they see in
+service.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.choices import decide as decide_choice
 from bot.config import Settings
-from bot.evidence import Evidence, Matcher
+from bot.evidence import Evidence, Matcher, Weighing
 from bot.models import Clause
 from bot.query import Query
-from bot.refusal import RefusalModel
+from bot.refusal import CalibratedModel, hard_reason, signals
 from bot.rerank import rerank
 from bot.retrieval import Hit, HybridRetriever
 from bot.selection import select
@@ -29,6 +30,7 @@ class Decision:
         chosen: the clauses to quote (empty when refused).
         reason: why not found (machine-readable), or None.
         choice: for a multiple-choice question, the letter the cited text supports.
+        lexical: decided from BM25 alone (the lexical gate was confident; the question was never embedded).
     """
 
     query: Query
@@ -36,6 +38,7 @@ class Decision:
     chosen: list[Evidence]
     reason: str | None
     choice: str | None = None
+    lexical: bool = False
 
     @property
     def hits(self) -> list[Hit]:
@@ -43,12 +46,18 @@ class Decision:
 
 
 class Decider:
-    """Holds what deciding needs (retriever, matcher, refusal model) for one loaded index."""
+    """Holds what deciding needs (retriever, matcher, calibrated models) for one loaded index.
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, matcher: Matcher, refusal: RefusalModel,
-                 clauses: list[Clause], threshold: float | None = None) -> None:
-        self._s, self._retriever, self._matcher, self._refusal = settings, retriever, matcher, refusal
-        self._threshold = threshold
+    Args:
+        refusal: P(the chosen clauses answer the question); below its threshold: ``low_confidence``.
+        gate: P(BM25's answer is right without the dense search); None: always search both ways.
+        threshold: overrides the refusal model's calibrated threshold.
+    """
+
+    def __init__(self, settings: Settings, retriever: HybridRetriever, matcher: Matcher, refusal: CalibratedModel,
+                 clauses: list[Clause], gate: CalibratedModel | None = None, threshold: float | None = None) -> None:
+        self._s, self._retriever, self._matcher = settings, retriever, matcher
+        self._refusal, self._gate, self._threshold = refusal, gate, threshold
         self._all_docs = frozenset(matcher.documents)
         self._articles: dict[tuple[str, int], list[Clause]] = {}
         for c in clauses:
@@ -56,26 +65,45 @@ class Decider:
                 self._articles.setdefault((c.doc_id, _article_number(c)), []).append(c)
 
     def decide(self, query: Query, top_k: int, docs: frozenset[str] | None) -> Decision:
-        """Decide ``query`` over the documents ``docs`` (None: all)."""
+        """Decide ``query`` over the documents ``docs`` (None: all).
+
+        BM25 goes first: when the gate is confident in its answer, that answer stands and the
+        question is never embedded (the embedding is most of an uncached answer's cost). Anything
+        else (a refusal included) is decided again on the hybrid search, by the refusal model.
+        """
+        weighing = self._matcher.weigh(query)
+        if self._gate is not None:
+            quick = self.consider(query, top_k, docs, lexical_only=True, weighing=weighing)
+            if quick.reason is None and self._gate.says_yes(signals(query, quick.chosen[0], quick.evidence)):
+                return replace(quick, lexical=True)
+        d = self.consider(query, top_k, docs, weighing=weighing)
+        if d.reason is None and not self._refusal.says_yes(signals(query, d.chosen[0], d.evidence), self._threshold):
+            return replace(d, chosen=[], reason="low_confidence", choice=None)
+        return d
+
+    def consider(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
+                 weighing: Weighing | None = None) -> Decision:
+        """The decision before the calibrated models weigh in: only hard rules refuse.
+        ``lexical_only``: from BM25 alone; ``weighing``: the clauses another search of the question weighed."""
         depth = max(top_k, self._s.rerank_depth)
-        candidates = self._candidates(query, depth, docs)
+        candidates = self._candidates(query, depth, docs, lexical_only)
         routed = self._matcher.routed_documents(query.text) & (docs or self._all_docs)
         if routed:  # the question names a document: make sure its best clauses are candidates
-            _merge(candidates, self._retriever.search(query.topic, depth, docs=routed))
+            _merge(candidates, self._retriever.search(query.topic, depth, docs=routed, lexical_only=lexical_only))
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
-        evidence = rerank(query, self._matcher.evidence(query, candidates), self._s, routed)[:top_k]
+        evidence = rerank(query, (weighing or self._matcher.weigh(query)).evidence(candidates), self._s, routed)[:top_k]
         chosen = select(query, evidence, self._matcher, self._s)
         letter = None
         if query.choice:
             letter, deciding = decide_choice(query.choice, evidence, self._matcher)
             if deciding is not None:
                 chosen = [deciding] + [e for e in chosen if e is not deciding][:1]
-        reason = self._refusal.reason(query, chosen, evidence, self._threshold)
+        reason = hard_reason(query, chosen[0] if chosen else None)
         return Decision(query, evidence, [] if reason else chosen, reason, letter if not reason else None)
 
-    def _candidates(self, query: Query, depth: int, docs: frozenset[str] | None) -> list[Hit]:
-        hits = self._retriever.search(query.topic, depth, docs=docs)
+    def _candidates(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
+        hits = self._retriever.search(query.topic, depth, docs=docs, lexical_only=lexical_only)
         if query.choice:  # each option with the stem: the clause deciding it must be a candidate
             for option in query.choice.options.values():
                 _merge(hits, self._retriever.search(f"{query.topic} {option}", depth, docs=docs, lexical_only=True))

@@ -23,7 +23,7 @@ from bot.text import char_bigrams, normalize
 METRIC_KEYS = (
     "n", "n_answerable", "hit_at_1", "hit_at_3", "hit_at_5", "mrr", "answer_accuracy",
     "citation_precision", "citation_recall", "refusal_accuracy", "false_refusal_rate",
-    "latency_p50_ms", "latency_p95_ms",
+    "lexical_share", "latency_p50_ms", "latency_p95_ms",
 )
 
 
@@ -95,7 +95,7 @@ def score_question(gold: GoldQuestion, answer: Answer, hits: list[Hit]) -> dict:
     row = {"id": gold.id, "question": gold.question, "tags": gold.tags, "answerable": gold.answerable,
            "found": answer.found, "refusal_reason": answer.reason, "latency_ms": answer.latency_ms,
            "cited": [c.clause_id for c in answer.citations], "answer": answer.answer,
-           "mode": answer.mode, "guard": answer.guard.action if answer.guard else None,
+           "mode": answer.mode, "retrieval": answer.retrieval, "guard": answer.guard.action if answer.guard else None,
            "choice": answer.choice, "gold_choice": gold.choice,
            "resolved_question": answer.resolved_question, "resolution_ok": _resolution_ok(gold, answer)}
     if not gold.answerable:
@@ -152,6 +152,8 @@ def summarize(rows: list[dict]) -> dict:
         "citation_recall": _ratio(sum(r["relevant_citations"] > 0 for r in ans), len(ans)),
         "refusal_accuracy": _ratio(sum(not r["found"] for r in una), len(una)),
         "false_refusal_rate": _ratio(sum(not r["found"] for r in ans), len(ans)),
+        # Answered from BM25 alone, the query never embedded (the lexical gate).
+        "lexical_share": _ratio(sum(r.get("retrieval") == "lexical" for r in rows), len(rows)),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
     } | _guard_metrics(rows) | _choice_metrics(rows) | _resolution_metrics(rows)

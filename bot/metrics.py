@@ -10,6 +10,8 @@ REQUESTS = Counter("policybot_requests", "HTTP requests by route and status", ["
 LATENCY = Histogram("policybot_request_seconds", "HTTP request latency by route", ["route"], registry=REGISTRY,
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 ANSWERS = Counter("policybot_answers", "Answers by outcome (found, or the refusal reason)", ["outcome"], registry=REGISTRY)
+LEXICAL = Counter("policybot_lexical_answers", "Answers decided by BM25 alone (the lexical gate), the question not embedded",
+                  registry=REGISTRY)
 CACHE_HITS = Counter("policybot_answer_cache_hits", "Answers served from the per-process answer cache", registry=REGISTRY)
 LLM_CALLS = Counter("policybot_llm_calls", "Generative answers by what the grounding guard did", ["action"], registry=REGISTRY)
 LOG_QUEUE = Gauge("policybot_log_queue_depth", "Question-log rows waiting to be written", registry=REGISTRY)

@@ -102,6 +102,8 @@ class Answer(BaseModel):
     latency_ms: float
     reason: str | None = Field(None, description="Why no answer was given (found=false), machine-readable")
     mode: Literal["extractive", "generative"] = "extractive"
+    retrieval: Literal["hybrid", "lexical"] = Field(
+        "hybrid", description="lexical: answered from BM25 alone (the calibrated gate found it decisive, the question was not embedded)")
     guard: Guard | None = Field(None, description="Set when an LLM was asked: whether the grounding guard intervened")
     choice: str | None = Field(None, description="Multiple-choice questions: the option letter the cited clauses support")
     resolved_question: str | None = Field(None, description="A follow-up question as understood from the thread (what was searched)")

@@ -18,11 +18,11 @@ from bot.embedding import load_embedder
 from bot.evidence import Matcher
 from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
-from bot.metrics import CACHE_HITS, LLM_CALLS
+from bot.metrics import CACHE_HITS, LEXICAL, LLM_CALLS
 from bot.models import Answer, Filters
 from bot.postings import read_vocabulary
 from bot.query import understand
-from bot.refusal import RefusalModel
+from bot.refusal import CalibratedModel
 from bot.render import NOT_FOUND, Renderer
 from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
 from bot.text import is_clean_text
@@ -66,7 +66,7 @@ class PolicyBot:
         fusion: FusionMode | str = FusionMode.RELATIVE,
         show_progress: bool = False,
         embedder=None,
-        refusal: RefusalModel | None = None,
+        refusal: CalibratedModel | None = None,
         use_llm: bool = True,
     ) -> None:
         self.settings = settings or get_settings()
@@ -87,9 +87,12 @@ class PolicyBot:
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
         )
-        self.refusal = refusal or RefusalModel.load(s.refusal_model)
+        self.refusal = refusal or CalibratedModel.load(s.refusal_model, "refusal.json")
+        # Only where both searches run: with one retriever there is nothing to skip.
+        gate = (CalibratedModel.load(s.gate_model, "gate.json")
+                if s.lexical_gate and RetrievalMode(retrieval) is RetrievalMode.HYBRID else None)
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
-        self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, s.refusal_threshold)
+        self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, gate, s.refusal_threshold)
         self.renderer = Renderer(self.tokenizer, self.index.documents)
         self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
@@ -97,7 +100,7 @@ class PolicyBot:
         if s.cache_url:
             from bot.sharedcache import RedisAnswers
 
-            shared = RedisAnswers(s, self.index)
+            shared = RedisAnswers(s, self.index, self.refusal.to_json() + (gate.to_json() if gate else ""))
         self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
 
     def check_question(self, question: object) -> str:
@@ -214,22 +217,28 @@ class PolicyBot:
         resolved = resolution.question if resolution.leaned else None
         return answer.model_copy(update={"question": q, "resolved_question": resolved, "latency_ms": latency}), hits
 
-    def decide(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Decision:
-        """The decision for ``question`` (evaluation and calibration look inside it)."""
-        q = self.check_question(question)
-        docs = self.allowed_documents(filters)
-        return self.decider.decide(understand(q), top_k or self.settings.top_k, self._scope(docs))
+    def consider(self, question: str, history: list[str] | None = None, lexical_only: bool = False) -> tuple[str, Decision]:
+        """The question as understood in its thread, and its decision before the calibrated models
+        weigh in (``Decider.consider``): what calibration fits them on."""
+        q = self._resolve(self.check_question(question), history).question
+        return q, self.decider.consider(understand(q), self.settings.top_k, None, lexical_only)
 
     def _answer(self, q: str, top_k: int, docs: frozenset[str] | None) -> tuple[Answer, list[Hit]]:
         d = self.decider.decide(understand(q), top_k, docs)
+        if d.lexical:
+            LEXICAL.inc()
+        return self.compose(q, d), d.hits
+
+    def compose(self, q: str, d: Decision) -> Answer:
+        """The answer ``d`` gives to ``q``: its clauses quoted and cited, or not found with the closest ones."""
         if d.reason:
             related = [self.renderer.citation(n, e.hit) for n, e in enumerate(d.evidence[: self.settings.related_k], 1)]
-            answer = Answer(question=q, found=False, answer=NOT_FOUND, citations=[], latency_ms=0.0, reason=d.reason,
-                            related=related if d.reason not in ("instruction", "not_chinese") else [])
-            return answer, d.hits
+            return Answer(question=q, found=False, answer=NOT_FOUND, citations=[], latency_ms=0.0, reason=d.reason,
+                          related=related if d.reason not in ("instruction", "not_chinese") else [])
         lead = ""
         if d.query.choice:
             lead = (f"答案：{d.choice}（{d.query.choice.options[d.choice]}）。依据：" if d.choice
                     else "所引条款未能唯一确定选项，请对照原文判断：")
         text, citations = self.renderer.compose(d.query, d.chosen, lead)
-        return Answer(question=q, found=True, answer=text, citations=citations, latency_ms=0.0, choice=d.choice), d.hits
+        return Answer(question=q, found=True, answer=text, citations=citations, latency_ms=0.0, choice=d.choice,
+                      retrieval="lexical" if d.lexical else "hybrid")

@@ -1,7 +1,8 @@
 """Corpus tables built with the index and saved in it, so that no question scans the corpus and no
 server start re-reads it: character-bigram postings and character counts over each clause's
 matching text (for the substring document frequencies of ``bot.evidence``), and the corpus's word
-vocabulary (for the thesaurus).
+vocabulary with each word's document frequency (for the thesaurus and the IDF weights: a question's
+words are mostly corpus words, looked up instead of counted).
 
 Hand-written because the frequencies are of substrings ("灾害信息员" in any clause), which no
 token-level index (bm25s, Milvus) answers; arrays with binary search keep them compact and fast
@@ -19,7 +20,11 @@ from bot.text import normalize
 from bot.tokenizer import ChineseTokenizer
 
 POSTINGS_FILE = "postings.npz"
-VOCABULARY_FILE = "vocabulary.txt"
+VOCABULARY_FILE = "vocabulary.tsv"
+
+# Beyond this many candidate clauses, a word's frequency is estimated from an even sample of them
+# (exact at a city's size; at a province's, the IDF's logarithm hides the sampling error).
+_VERIFY_AT_MOST = 1000
 
 
 def matching_text(clause: Clause, doc: Document) -> str:
@@ -37,10 +42,11 @@ def _bigrams(codes: np.ndarray) -> np.ndarray:
 
 
 def write_tables(folder: Path, clauses: list[Clause], documents: dict[str, Document], tokenizer: ChineseTokenizer) -> None:
-    """Write the postings and the vocabulary of ``clauses`` into the build ``folder``."""
-    grams, owners, chars = [], [], []
+    """Write the postings and the vocabulary (with document frequencies) of ``clauses`` into ``folder``."""
+    grams, owners, chars, haystacks = [], [], [], []
     for i, c in enumerate(clauses):
-        codes = _codes(matching_text(c, documents[c.doc_id]))
+        haystacks.append(matching_text(c, documents[c.doc_id]))
+        codes = _codes(haystacks[-1])
         distinct = np.unique(_bigrams(codes))
         grams.append(distinct)
         owners.append(np.full(len(distinct), i, dtype=np.int32))
@@ -52,21 +58,47 @@ def write_tables(folder: Path, clauses: list[Clause], documents: dict[str, Docum
     with open(folder / POSTINGS_FILE, "wb") as fh:
         np.savez(fh, grams=keys, offsets=np.append(starts, len(order)).astype(np.int64), ids=owners_all[order],
                  chars=char_keys, char_df=char_df.astype(np.int32))
+    postings = Postings(folder, with_vocabulary=False)
     words = sorted({w for c in clauses for w in tokenizer.words(c.text)})
-    (folder / VOCABULARY_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
+    (folder / VOCABULARY_FILE).write_text("".join(f"{w}\t{postings.count(w, haystacks)}\n" for w in words), encoding="utf-8")
 
 
 def read_vocabulary(folder: Path) -> set[str]:
-    return set((folder / VOCABULARY_FILE).read_text(encoding="utf-8").split())
+    return set(_word_df(folder))
+
+
+def _word_df(folder: Path) -> dict[str, int]:
+    lines = (folder / VOCABULARY_FILE).read_text(encoding="utf-8").splitlines()
+    return {w: int(n) for w, n in (line.rsplit("\t", 1) for line in lines)}
 
 
 class Postings:
-    """Character bigram -> sorted ids of the clauses whose matching text holds it; character -> count."""
+    """Character bigram -> sorted ids of the clauses whose matching text holds it; character -> count;
+    corpus word -> how many clauses hold it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, with_vocabulary: bool = True) -> None:
         with np.load(folder / POSTINGS_FILE) as data:
             self._grams, self._offsets, self._ids = data["grams"], data["offsets"], data["ids"]
             self._chars, self._char_df = data["chars"], data["char_df"]
+        self.word_df = _word_df(folder) if with_vocabulary else {}
+
+    def count(self, word: str, haystacks: list[str]) -> int:
+        """How many of ``haystacks`` (every clause's matching text) contain ``word``. Only the clauses
+        holding all of its character bigrams are checked, so the cost follows how common the word
+        is, not the size of the corpus."""
+        if len(word) < 2:
+            return self.char_df(word) if word else len(haystacks)
+        lists = sorted((self.ids(word[i : i + 2]) for i in range(len(word) - 1)), key=len)
+        candidates = lists[0]
+        for other in lists[1:]:
+            if not len(candidates):
+                break
+            candidates = np.intersect1d(candidates, other, assume_unique=True)
+        if len(word) == 2 or not len(candidates):
+            return len(candidates)
+        sample = candidates if len(candidates) <= _VERIFY_AT_MOST else candidates[np.linspace(0, len(candidates) - 1, _VERIFY_AT_MOST).astype(int)]
+        found = sum(word in haystacks[i] for i in sample)
+        return found if len(sample) == len(candidates) else round(found * len(candidates) / len(sample))
 
     @staticmethod
     def _find(keys: np.ndarray, key: np.uint64) -> int:

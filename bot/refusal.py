@@ -3,9 +3,9 @@
 Hard rules catch what is logically wrong (a year the clause does not contain, another city, a
 figure question with no figure in sight). Everything softer is one calibrated logistic model over
 several signals, because no single retrieval-score threshold separates answerable from
-unanswerable questions here. The model is fitted on ``eval/dev.jsonl`` by
-``benchmarks/calibrate.py`` and shipped as ``bot/data/refusal.json``; ``eval/gold.jsonl`` is
-never used for it.
+unanswerable questions here. The same kind of model, over the lexical signals only, is the gate
+that lets BM25's answer stand without the dense search (``bot.decision``). Both are fitted on the
+dev splits by ``benchmarks/calibrate.py`` and shipped in ``bot/data``; test splits are never used.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 from bot.evidence import Evidence
 from bot.query import Query
 
-FEATURES = (
-    "coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
+# What ``signals`` measures; a model names the ones it weighs.
+SIGNALS = (
+    "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
     "figure_ok", "n_words",
 )
 
@@ -31,19 +32,22 @@ FEATURES = (
 _PLACE = re.compile(r"\w{2,}[市省县]")
 
 
-def features(query: Query, best: Evidence, evidence: list[Evidence]) -> np.ndarray:
-    """The signals the refusal model weighs, in ``FEATURES`` order."""
+def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
+    """How well the best clause answers ``query``, by every measure a model may weigh."""
     h = best.hit
-    return np.array([
-        best.coverage,
-        len(best.unknown) / max(len(best.words), 1),
-        math.log1p(h.bm25_score),
-        h.dense_score,
-        max(e.hit.dense_score for e in evidence),
-        float(bool(h.bm25_rank and h.bm25_rank <= 3 and h.dense_rank and h.dense_rank <= 3)),
-        float(query.is_figure and best.has_figure),
-        math.log1p(len(best.words)),
-    ], dtype=np.float64)
+    others = [e.hit.bm25_score for e in evidence if e is not best and e.hit.bm25_rank]
+    return {
+        "coverage": best.coverage,
+        "unknown_share": len(best.unknown) / max(len(best.words), 1),
+        "log_bm25": math.log1p(h.bm25_score),
+        # How far BM25 puts the best clause ahead of the other candidates (negative: behind one).
+        "bm25_margin": math.log1p(h.bm25_score) - math.log1p(max(others, default=0.0)),
+        "dense": h.dense_score,
+        "dense_top": max(e.hit.dense_score for e in evidence),
+        "agreement": float(bool(h.bm25_rank and h.bm25_rank <= 3 and h.dense_rank and h.dense_rank <= 3)),
+        "figure_ok": float(query.is_figure and best.has_figure),
+        "n_words": math.log1p(len(best.words)),
+    }
 
 
 def hard_reason(query: Query, best: Evidence | None) -> str | None:
@@ -66,9 +70,14 @@ def hard_reason(query: Query, best: Evidence | None) -> str | None:
 
 
 @dataclass
-class RefusalModel:
-    """Logistic model: answer when P(answerable) >= threshold."""
+class CalibratedModel:
+    """Logistic model over named signals: yes when P(yes) >= threshold.
 
+    Used twice: the refusal model (P: the question is answerable from the chosen clauses) and the
+    lexical gate (P: BM25's answer is right without the dense search).
+    """
+
+    features: tuple[str, ...]
     mean: np.ndarray
     std: np.ndarray
     weights: np.ndarray
@@ -77,37 +86,34 @@ class RefusalModel:
     meta: dict
 
     @classmethod
-    def load(cls, path: Path | None = None) -> RefusalModel:
+    def load(cls, path: Path | None, shipped: str) -> CalibratedModel:
+        """The model at ``path``, or the one shipped in bot/data as ``shipped``."""
         raw = (Path(path).read_text(encoding="utf-8") if path
-               else resources.files("bot").joinpath("data", "refusal.json").read_text(encoding="utf-8"))
+               else resources.files("bot").joinpath("data", shipped).read_text(encoding="utf-8"))
         data = json.loads(raw)
-        if tuple(data["features"]) != FEATURES:
-            raise ValueError("refusal model was fitted on other features; rerun benchmarks/calibrate.py")
-        return cls(np.array(data["mean"]), np.array(data["std"]), np.array(data["weights"]), float(data["bias"]),
-                   float(data["threshold"]), data.get("meta", {}))
+        if unknown := set(data["features"]) - set(SIGNALS):
+            raise ValueError(f"model weighs unknown signals {sorted(unknown)}; rerun benchmarks/calibrate.py")
+        return cls(tuple(data["features"]), np.array(data["mean"]), np.array(data["std"]), np.array(data["weights"]),
+                   float(data["bias"]), float(data["threshold"]), data.get("meta", {}))
 
     @classmethod
-    def always_answer(cls) -> RefusalModel:
-        """A model that never refuses (used while collecting calibration data)."""
-        n = len(FEATURES)
-        return cls(np.zeros(n), np.ones(n), np.zeros(n), 0.0, 0.0, {})
+    def fitted(cls, features: tuple[str, ...], rows: list[dict[str, float]], y: np.ndarray, l2: float = 1.0) -> CalibratedModel:
+        """A model fitted to ``rows`` (``signals`` output) and labels ``y``; threshold 0.5 until calibrated."""
+        mean, std, w, b = fit(np.array([[r[f] for f in features] for r in rows]), y, l2=l2)
+        return cls(features, mean, std, w, b, 0.5, {})
 
-    def reason(self, query: Query, chosen: list[Evidence], evidence: list[Evidence], threshold: float | None = None) -> str | None:
-        """Why the chosen evidence does not answer ``query``, or None when it does."""
-        best = chosen[0] if chosen else None
-        reason = hard_reason(query, best)
-        limit = self.threshold if threshold is None else threshold
-        if reason is None and self.probability(features(query, best, evidence)) < limit:
-            reason = "low_confidence"
-        return reason
+    def says_yes(self, sig: dict[str, float], threshold: float | None = None) -> bool:
+        """P(yes) reaches ``threshold`` (default: the calibrated one)."""
+        return self.probability(sig) >= (self.threshold if threshold is None else threshold)
 
-    def probability(self, x: np.ndarray) -> float:
+    def probability(self, sig: dict[str, float]) -> float:
+        x = np.array([sig[f] for f in self.features], dtype=np.float64)
         z = float(((x - self.mean) / self.std) @ self.weights + self.bias)
         return 1.0 / (1.0 + math.exp(-z))
 
     def to_json(self) -> str:
         return json.dumps({
-            "features": list(FEATURES), "mean": self.mean.round(6).tolist(), "std": self.std.round(6).tolist(),
+            "features": list(self.features), "mean": self.mean.round(6).tolist(), "std": self.std.round(6).tolist(),
             "weights": self.weights.round(6).tolist(), "bias": round(self.bias, 6), "threshold": self.threshold,
             "meta": self.meta,
         }, ensure_ascii=False, indent=1)

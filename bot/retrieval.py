@@ -55,10 +55,15 @@ class BM25Retriever(BaseRetriever):
         super().__init__()
         self._index, self._tokenizer, self._top_k = index, tokenizer, top_k
         self._nodes = _nodes(index)
+        # A question the lexical gate passes on to the hybrid search is searched by BM25 once.
+        self._search = functools.lru_cache(maxsize=1024)(self._uncached)
 
     def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        return list(self._search(query, top_k or self._top_k, docs))
+
+    def _uncached(self, query: str, top_k: int, docs: frozenset[str] | None) -> tuple[tuple[int, float], ...]:
         tokens = self._tokenizer.tokens(self._tokenizer.expand(query))
-        return self._index.backend.lexical(tokens, top_k or self._top_k, docs)
+        return tuple(self._index.backend.lexical(tokens, top_k, docs))
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]

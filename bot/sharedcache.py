@@ -30,12 +30,14 @@ _RETRY_AFTER_S = 10.0
 class RedisAnswers:
     """The shared tier of ``bot.cache.AnswerCache`` for one loaded build."""
 
-    def __init__(self, settings: Settings, index: LoadedIndex) -> None:
+    def __init__(self, settings: Settings, index: LoadedIndex, models: str = "") -> None:
+        """``models``: the calibrated models deciding answers (serialised), part of the key with the
+        build and the settings, so that re-calibrated replicas never serve the old models' answers."""
         import redis
 
         self._redis = redis.Redis.from_url(settings.cache_url, socket_timeout=0.25, socket_connect_timeout=0.25)
         self._errors = redis.RedisError
-        config = settings.model_dump_json(exclude=_NOT_ANSWER_SETTINGS)
+        config = settings.model_dump_json(exclude=_NOT_ANSWER_SETTINGS) + models
         self._prefix = f"policybot:answer:{index.path.name}:{hashlib.sha256(config.encode()).hexdigest()[:12]}:"
         self._ttl, self._clauses, self._positions = int(settings.cache_ttl), index.clauses, index.clause_positions
         self._down_until = 0.0

@@ -109,5 +109,9 @@ def test_a_figure_the_document_delegates_is_answered_with_who_sets_it(bot):
 
 def test_serving_and_calibration_share_one_decision(bot):
     for q in ("社区工作者每年要培训多少学时？", "居委会一届干几年？", "许昌市今年的低保标准是多少？"):
-        d, (answer, _) = bot.decide(q), bot.run(q)
-        assert d.reason == answer.reason
+        answer, _ = bot.run(q)
+        _, d = bot.consider(q, lexical_only=answer.retrieval == "lexical")
+        if d.reason or not answer.found:  # a hard rule, or the refusal model, said no
+            assert answer.reason in (d.reason, "low_confidence") and not answer.found
+        else:
+            assert bot.compose(q, d).citations == answer.citations

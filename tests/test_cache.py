@@ -93,6 +93,26 @@ def test_an_answer_computed_by_one_worker_is_served_to_another_from_redis(shared
     assert [h.clause.id for h in hits] == [h.clause.id for h in first.run(question)[1]]
 
 
+def test_a_worker_with_recalibrated_models_does_not_serve_the_old_models_answers(settings, embedder, bot, tmp_path):
+    import redis
+
+    from bot.pipeline import PolicyBot
+
+    model = tmp_path / "refusal.json"
+    model.write_text(bot.refusal.to_json(), encoding="utf-8")
+    same = settings.model_copy(update={"cache_url": REDIS, "refusal_model": model, "lexical_gate": False})
+    question = "社区综合服务设施每天开放时间不少于多少小时？"
+    try:
+        assert PolicyBot(same, embedder=embedder).ask(question).found
+        # Re-calibrated in place: the same settings, a model that refuses everything.
+        model.write_text(bot.refusal.to_json().replace(f'"threshold": {bot.refusal.threshold}', '"threshold": 1.0'), encoding="utf-8")
+        assert PolicyBot(same, embedder=embedder).ask(question).reason == "low_confidence"
+    finally:
+        client = redis.Redis.from_url(REDIS)
+        for key in client.scan_iter(f"policybot:answer:{bot.index.path.name}:*"):
+            client.delete(key)
+
+
 def test_answers_are_served_when_redis_is_down(settings, embedder, bot):
     from bot.pipeline import PolicyBot
 

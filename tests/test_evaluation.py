@@ -115,7 +115,8 @@ def test_metrics_on_a_hand_scored_example():
 
     right, wrong = clause("d:1", "开放时间每天不少于8小时"), clause("d:2", "无关条款")
     answers = {
-        "q1": (Answer(question="q1", found=True, answer="每天不少于8小时[1]", citations=[cite(1, right), cite(2, wrong)], latency_ms=10),
+        "q1": (Answer(question="q1", found=True, answer="每天不少于8小时[1]", citations=[cite(1, right), cite(2, wrong)], latency_ms=10,
+                      retrieval="lexical"),
                [Hit(wrong, 1.0), Hit(right, 0.5)]),
         "q2": (Answer(question="q2", found=False, answer="未找到", citations=[], latency_ms=30, reason="low_confidence"),
                [Hit(wrong, 1.0)]),
@@ -126,7 +127,7 @@ def test_metrics_on_a_hand_scored_example():
     assert report["answer_accuracy"] == 0.5
     assert report["citation_precision"] == 0.5 and report["citation_recall"] == 0.5
     assert report["refusal_accuracy"] == 1.0 and report["false_refusal_rate"] == 0.5
-    assert report["latency_p50_ms"] == 20.0
+    assert report["latency_p50_ms"] == 20.0 and report["lexical_share"] == 0.3333
     assert [q["failure"] for q in report["questions"]] == [None, "false_refusal:low_confidence (retrieval_miss)", None]
 
 

@@ -3,6 +3,7 @@ never a crash; a bounded schemathesis run of the OpenAPI spec finds no 5xx."""
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -79,3 +80,16 @@ def test_the_openapi_spec_survives_a_bounded_schemathesis_run(live_server):
 
         run()
     assert not failures, failures[:5]
+
+
+@given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 7.25]) | st.floats(0, 10, width=32), max_size=300),
+       st.integers(1, 40))
+def test_the_lexical_top_k_is_the_k_best_of_a_full_stable_sort(scores, k):
+    """``top_k`` skips most clauses of a large corpus; it must still pick exactly what sorting all would."""
+    from bot.backends import top_k
+
+    arr = np.array(scores, dtype=np.float32)
+    ranked = [i for i in np.argsort(-arr, kind="stable") if arr[i] > 1e-12][:k]
+    top = top_k(arr, k)
+    got = top[np.lexsort((top, -arr[top]))][:k]
+    assert got.tolist() == ranked
