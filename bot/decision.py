@@ -84,15 +84,16 @@ class Decider:
     def consider(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
                  weighing: Weighing | None = None) -> Decision:
         """The decision before the calibrated models weigh in: only hard rules refuse.
-        ``lexical_only``: from BM25 alone; ``weighing``: the clauses another search of the question weighed."""
+        ``lexical_only``: from BM25 alone; ``weighing``: what another search of the question worked out already."""
         depth = max(top_k, self._s.rerank_depth)
+        weighing = weighing or self._matcher.weigh(query)
         candidates = self._candidates(query, depth, docs, lexical_only)
-        routed = self._matcher.routed_documents(query.text) & (docs or self._all_docs)
+        routed = weighing.routed & (docs or self._all_docs)
         if routed:  # the question names a document: make sure its best clauses are candidates
             _merge(candidates, self._retriever.search(query.topic, depth, docs=routed, lexical_only=lexical_only))
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
-        evidence = rerank(query, (weighing or self._matcher.weigh(query)).evidence(candidates), self._s, routed)[:top_k]
+        evidence = rerank(query, weighing.evidence(candidates), self._s, routed)[:top_k]
         chosen = select(query, evidence, self._matcher, self._s)
         letter = None
         if query.choice:

@@ -139,9 +139,10 @@ class Matcher:
         return list(dict.fromkeys(self._tok.words(query.topic)))
 
     def weigh(self, query: Query) -> Weighing:
-        """The question's words, weighed once for every search of it."""
+        """The question's words and the documents it names, worked out once for every search of it."""
         words = self.topic_words(query)
-        return Weighing(self, query, words, [w for w in words if len(w) > 1 and not self.known(w)])
+        return Weighing(self, query, words, [w for w in words if len(w) > 1 and not self.known(w)],
+                        self.routed_documents(query.text))
 
     def clause_facts(self, clause: Clause) -> tuple[bool, str]:
         """What a clause states whatever is asked: whether it has a figure, and the text its units
@@ -161,12 +162,13 @@ class Matcher:
 
 @dataclass
 class Weighing:
-    """One question's words and the signals of every clause weighed for it so far."""
+    """One question's words, the documents it names, and the signals of every clause weighed for it so far."""
 
     matcher: Matcher
     query: Query
     words: list[str]
     unknown: list[str]
+    routed: set[str]
     _seen: dict[str, Evidence] = field(default_factory=dict)
 
     def evidence(self, hits: list[Hit]) -> list[Evidence]:

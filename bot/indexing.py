@@ -353,7 +353,7 @@ def load_index(path: Path, verified: dict | None = None, settings: Settings | No
         clauses=clauses,
         clause_positions=positions,
         backend=_open_backend(settings or get_settings(), path, manifest, clauses, positions),
-        postings=Postings(path),
+        postings=Postings.load(path),
     )
 
 

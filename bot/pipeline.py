@@ -20,7 +20,6 @@ from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
 from bot.metrics import CACHE_HITS, LEXICAL, LLM_CALLS
 from bot.models import Answer, Filters
-from bot.postings import read_vocabulary
 from bot.query import understand
 from bot.refusal import CalibratedModel
 from bot.render import NOT_FOUND, Renderer
@@ -76,7 +75,7 @@ class PolicyBot:
         self.tokenizer = ChineseTokenizer()
         self.tokenizer.tokens("预热")  # load jieba's dictionary now, not on the first question
         if self.settings.thesaurus:
-            self.tokenizer.use_thesaurus(cilin_thesaurus(read_vocabulary(self.index.path)))
+            self.tokenizer.use_thesaurus(cilin_thesaurus(set(self.index.postings.word_df)))
         s = self.settings
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),

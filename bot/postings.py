@@ -55,32 +55,31 @@ def write_tables(folder: Path, clauses: list[Clause], documents: dict[str, Docum
     order = np.argsort(grams_all, kind="stable")  # stable: each gram's clause ids stay sorted
     keys, starts = np.unique(grams_all[order], return_index=True)
     char_keys, char_df = np.unique(np.concatenate(chars), return_counts=True)
-    with open(folder / POSTINGS_FILE, "wb") as fh:
-        np.savez(fh, grams=keys, offsets=np.append(starts, len(order)).astype(np.int64), ids=owners_all[order],
-                 chars=char_keys, char_df=char_df.astype(np.int32))
-    postings = Postings(folder, with_vocabulary=False)
+    tables = {"grams": keys, "offsets": np.append(starts, len(order)).astype(np.int64), "ids": owners_all[order],
+              "chars": char_keys, "char_df": char_df.astype(np.int32)}
+    postings = Postings(tables, word_df={})
     words = sorted({w for c in clauses for w in tokenizer.words(c.text)})
+    with open(folder / POSTINGS_FILE, "wb") as fh:
+        np.savez(fh, **tables)
     (folder / VOCABULARY_FILE).write_text("".join(f"{w}\t{postings.count(w, haystacks)}\n" for w in words), encoding="utf-8")
-
-
-def read_vocabulary(folder: Path) -> set[str]:
-    return set(_word_df(folder))
-
-
-def _word_df(folder: Path) -> dict[str, int]:
-    lines = (folder / VOCABULARY_FILE).read_text(encoding="utf-8").splitlines()
-    return {w: int(n) for w, n in (line.rsplit("\t", 1) for line in lines)}
 
 
 class Postings:
     """Character bigram -> sorted ids of the clauses whose matching text holds it; character -> count;
     corpus word -> how many clauses hold it."""
 
-    def __init__(self, folder: Path, with_vocabulary: bool = True) -> None:
+    def __init__(self, tables: dict[str, np.ndarray], word_df: dict[str, int]) -> None:
+        self._grams, self._offsets, self._ids = tables["grams"], tables["offsets"], tables["ids"]
+        self._chars, self._char_df = tables["chars"], tables["char_df"]
+        self.word_df = word_df
+
+    @classmethod
+    def load(cls, folder: Path) -> Postings:
+        """The tables ``write_tables`` saved in the build ``folder``."""
         with np.load(folder / POSTINGS_FILE) as data:
-            self._grams, self._offsets, self._ids = data["grams"], data["offsets"], data["ids"]
-            self._chars, self._char_df = data["chars"], data["char_df"]
-        self.word_df = _word_df(folder) if with_vocabulary else {}
+            tables = {name: data[name] for name in data.files}
+        lines = (folder / VOCABULARY_FILE).read_text(encoding="utf-8").splitlines()
+        return cls(tables, {w: int(n) for w, n in (line.rsplit("\t", 1) for line in lines)})
 
     def count(self, word: str, haystacks: list[str]) -> int:
         """How many of ``haystacks`` (every clause's matching text) contain ``word``. Only the clauses
