@@ -1,4 +1,5 @@
-"""Fit the refusal model and the lexical gate on the dev splits; write them to ``bot/data``.
+"""Fit the refusal model and the lexical gate on the dev splits; write them where the bot loads them
+for ``POLICYBOT_EMBEDDER`` (``bot/data``, or ``bot/data/use`` for the ``use`` embedder).
 
     python benchmarks/calibrate.py [--dev eval/dev.jsonl eval/real-dev.jsonl]
 
@@ -22,7 +23,9 @@ import numpy as np
 from bot.config import get_settings
 from bot.evaluation import answer_correct, load_gold
 from bot.pipeline import PolicyBot
-from bot.refusal import CalibratedModel, signals
+from bot.refusal import CalibratedModel, shipped_path, signals
+
+PACKAGE = Path(__file__).resolve().parent.parent / "bot"
 
 REFUSAL_FEATURES = ("coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement", "figure_ok", "n_words")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
@@ -33,13 +36,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dev", type=Path, nargs="+",
                     default=[Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl")])
-    ap.add_argument("--out", type=Path, default=Path("bot/data"))
+    ap.add_argument("--out", type=Path, help="default: where the bot loads them from for POLICYBOT_EMBEDDER")
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--max-false-refusal", type=float, default=0.02, help="false-refusal budget on dev (small: a small dev set makes a loose budget overfit)")
     args = ap.parse_args()
+    args.out = args.out or (PACKAGE / Path(*shipped_path("refusal.json", get_settings().embedder))).parent
+    args.out.mkdir(parents=True, exist_ok=True)
 
-    # Calibration looks at both searches' decisions itself (and the gate may not exist yet).
-    bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}))
+    # Calibration looks at both searches' decisions itself (and the gate may not exist yet; nor, for
+    # a newly calibrated embedder, the refusal model: the default's stands in, unused).
+    bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}), refusal=CalibratedModel.load(None, "refusal.json"))
     gold = [g for path in args.dev for g in load_gold(path)]
     refusal, right = fit_refusal(bot, gold, args)
     gate = fit_gate(bot, gold, right, args.l2)

@@ -41,13 +41,17 @@ def serve(workers: int, env: dict | None = None):
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(workers)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}))
     try:
+        # Every worker loads the index itself and answers 503 until it has: ready when 20 probes in a
+        # row, each on a new connection (so to whichever worker accepts it), say so.
+        ready = 0
         for _ in range(1200):
             try:
-                if httpx.get(base + "/readyz").status_code == 200:
-                    break
+                ready = ready + 1 if httpx.get(base + "/readyz").status_code == 200 else 0
             except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+                ready = 0
+            if ready == 20:
+                break
+            time.sleep(0.1 if ready == 0 else 0.01)
         else:
             raise SystemExit("server did not start")
         yield base, server

