@@ -23,7 +23,7 @@ import numpy as np
 from bot.config import get_settings
 from bot.evaluation import answer_correct, load_gold
 from bot.pipeline import PolicyBot
-from bot.refusal import CalibratedModel, shipped_path, signals
+from bot.refusal import CalibratedModel, shipped_folder, signals
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
 
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--max-false-refusal", type=float, default=0.02, help="false-refusal budget on dev (small: a small dev set makes a loose budget overfit)")
     args = ap.parse_args()
-    args.out = args.out or (PACKAGE / Path(*shipped_path("refusal.json", get_settings().embedder))).parent
+    args.out = args.out or PACKAGE.joinpath(*shipped_folder(get_settings().embedder))
     args.out.mkdir(parents=True, exist_ok=True)
 
     # Calibration looks at both searches' decisions itself (and the gate may not exist yet; nor, for

