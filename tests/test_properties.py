@@ -89,7 +89,8 @@ def test_the_lexical_top_k_is_the_k_best_of_a_full_stable_sort(scores, k):
     from bot.backends import top_k
 
     arr = np.array(scores, dtype=np.float32)
-    ranked = [i for i in np.argsort(-arr, kind="stable") if arr[i] > 1e-12][:k]
+    # "Positive" is at or above the backend's floor for a score, 1e-12 (as float32, like the scores).
+    ranked = [i for i in np.argsort(-arr, kind="stable") if arr[i] >= np.float32(1e-12)][:k]
     top = top_k(arr, k)
     got = top[np.lexsort((top, -arr[top]))][:k]
     assert got.tolist() == ranked
