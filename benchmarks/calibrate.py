@@ -1,16 +1,23 @@
-"""Fit the refusal model and the lexical gate on the dev splits; write them where the bot loads them
-for ``POLICYBOT_EMBEDDER`` (``bot/data``, or ``bot/data/use`` for the ``use`` embedder).
+"""Fit the ranker, the refusal model and the lexical gate on labelled questions; write them where
+the bot loads them for ``POLICYBOT_EMBEDDER`` (``bot/data``, or ``bot/data/use`` for the ``use`` embedder).
 
-    python benchmarks/calibrate.py [--dev eval/dev.jsonl eval/real-dev.jsonl]
+    python benchmarks/calibrate.py [--fit eval/dev.jsonl eval/real-dev.jsonl … ../shared/questions/train.jsonl]
 
-Only dev splits are used (never a test split). Both models see the signals of the serving
-decision path (``Decider.consider``), questions resolved in their conversation as in service.
+Only development rows are used (never a test split): the project's dev splits and, when the folder
+is there, the questions written outside the team for fitting (``../shared/questions/train.jsonl``).
+All three models see the signals of the serving decision path (``Decider.candidates`` and
+``Decider.consider``), questions resolved in their conversation as in service, and are fitted by
+scikit-learn's logistic regression; choices are made on cross-validation folds grouped by question.
 
-- Refusal: P(answerable) over the hybrid search's signals, on rows no hard rule decides. The
-  threshold maximises refusal accuracy on dev within a false-refusal budget (default 2 %).
+- Ranker: which of two candidates is relevant, over each candidate's features (``bot.rerank``),
+  fitted on pairs of one question's candidates. Its regularisation is the one with the best
+  out-of-fold top-1 over the questions (the former hand-weighted re-ranking: ``fused_top1`` beside it
+  is fused retrieval alone).
+- Refusal: P(the answer is right) over the decision's signals, on rows no sure rule decides. The
+  threshold maximises, on out-of-fold probabilities, 1 per right answer, 1 per refused unanswerable
+  question and ``REFUSED_WRONG`` per refused question whose answer would have been wrong.
 - Lexical gate: P(BM25's answer alone is right) over the lexical signals. The threshold is the
-  lowest at which the gate, on dev, answers no question wrongly that the hybrid path (with the
-  refusal model above) gets right: questions past it skip the embedding at no cost measured on dev.
+  lowest at which the gate, on these rows, answers no question wrongly that the hybrid path gets right.
 """
 
 from __future__ import annotations
@@ -19,98 +26,163 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from bot.config import get_settings
-from bot.evaluation import answer_correct, load_gold
+from bot.evaluation import GoldQuestion, answer_correct, is_relevant, load_gold
 from bot.pipeline import PolicyBot
 from bot.refusal import CalibratedModel, shipped_folder, signals
+from bot.rerank import RANK_FEATURES, candidate_features
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
+SHARED_TRAIN = PACKAGE.parent.parent / "shared" / "questions" / "train.jsonl"
+DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv-dev.jsonl")]
 
-REFUSAL_FEATURES = ("coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement", "figure_ok", "n_words")
+REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
+                    "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "other_place", "unit_missing",
+                    "figure_missing", "contrast", "situation", "year_missing")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
+# What refusing a question whose answer would be wrong is worth, against 1 for a right answer and 1
+# for refusing an unanswerable one: a wrong figure is worse than none, but refusing is not an answer.
+REFUSED_WRONG = 0.5
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+FOLDS = 5
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--dev", type=Path, nargs="+",
-                    default=[Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl")])
+    ap.add_argument("--fit", type=Path, nargs="+", default=DEV_SETS + ([SHARED_TRAIN] if SHARED_TRAIN.exists() else []))
     ap.add_argument("--out", type=Path, help="default: where the bot loads them from for POLICYBOT_EMBEDDER")
-    ap.add_argument("--l2", type=float, default=1.0)
-    ap.add_argument("--max-false-refusal", type=float, default=0.02, help="false-refusal budget on dev (small: a small dev set makes a loose budget overfit)")
+    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the lexical gate")
     args = ap.parse_args()
     args.out = args.out or PACKAGE.joinpath(*shipped_folder(get_settings().embedder))
     args.out.mkdir(parents=True, exist_ok=True)
 
-    # Calibration looks at both searches' decisions itself (and the gate may not exist yet; nor, for
-    # a newly calibrated embedder, the refusal model: the default's stands in, unused).
-    bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}), refusal=CalibratedModel.load(None, "refusal.json"))
-    gold = [g for path in args.dev for g in load_gold(path)]
-    refusal, right = fit_refusal(bot, gold, args)
-    gate = fit_gate(bot, gold, right, args.l2)
-    for name, model in (("refusal", refusal), ("gate", gate)):
-        model.meta |= {"fitted_on": [str(p) for p in args.dev], "l2": args.l2}
+    # Calibration looks at both searches' decisions itself (and the models may not exist yet for a
+    # newly calibrated embedder: the default's stand in, refitted here before they are used).
+    bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}),
+                    refusal=CalibratedModel.load(None, "refusal.json"), ranker=CalibratedModel.load(None, "ranker.json"))
+    gold = [g for path in args.fit for g in load_gold(path)]
+    ranker = fit_ranker(bot, gold)
+    bot.decider.ranker = ranker
+    refusal, right = fit_refusal(bot, gold)
+    gate = fit_gate(bot, gold, right, args.c)
+    for name, model in (("ranker", ranker), ("refusal", refusal), ("gate", gate)):
+        model.meta |= {"fitted_on": [_shown(p) for p in args.fit]}
         (args.out / f"{name}.json").write_text(model.to_json() + "\n", encoding="utf-8")
         print(f"{name}: " + ", ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
         print(f"  threshold {model.threshold:.2f}: {model.meta} -> {args.out / f'{name}.json'}")
 
 
-def fit_refusal(bot: PolicyBot, gold: list, args: argparse.Namespace) -> tuple[CalibratedModel, list[bool]]:
-    """The refusal model, and for each question whether the hybrid path with it answers rightly."""
-    rows = []  # (answerable, hard reason, question as understood, decision)
+def _shown(path: Path) -> str:
+    return "shared/questions/train.jsonl" if path.resolve() == SHARED_TRAIN.resolve() else str(path)
+
+
+def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion]) -> CalibratedModel:
+    """The ranker over every answerable question's candidates (relevant: the clause holds an evidence string)."""
+    rows, labels, groups = [], [], []
+    for i, g in enumerate(gold):
+        if not g.answerable:
+            continue
+        query, evidence, routed = bot.candidates(g.question, g.history)
+        top = max((e.hit.score for e in evidence), default=1.0)
+        for e in evidence:
+            rows.append(candidate_features(query, e, top, routed, bot.settings.primary_doc))
+            labels.append(float(is_relevant(e.hit.clause.text + e.hit.clause.context, g.evidence)))
+            groups.append(i)
+    x = np.array([[r[f] for f in RANK_FEATURES] for r in rows])
+    y, groups = np.array(labels), np.array(groups)
+    fused = x[:, RANK_FEATURES.index("fused")]
+    scores = {}
+    for c in C_GRID:
+        oof = np.zeros(len(y))
+        for train, test in GroupKFold(FOLDS).split(x, y, groups):
+            m = CalibratedModel.ranking(RANK_FEATURES, [rows[j] for j in train], y[train], groups[train], c)
+            oof[test] = [m.probability(rows[j]) for j in test]
+        scores[c] = _top1(oof, y, groups)
+    best = max(C_GRID, key=lambda c: (scores[c], -c))
+    model = CalibratedModel.ranking(RANK_FEATURES, rows, y, groups, best)
+    model.meta = {"questions": int(len(set(groups))), "candidates": len(rows), "c": best,
+                  "oof_top1": round(scores[best], 4), "fused_top1": round(_top1(fused, y, groups), 4)}
+    return model
+
+
+def _top1(score: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """Share of questions with a relevant candidate whose best-scored candidate is relevant."""
+    hits = total = 0
+    for gid in np.unique(groups):
+        mask = groups == gid
+        if y[mask].any():
+            total += 1
+            hits += bool(y[mask][np.argmax(score[mask])])
+    return hits / max(total, 1)
+
+
+def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[CalibratedModel, list[bool]]:
+    """The refusal model (its regularisation chosen by cross-validated log-loss), and for each
+    question whether the hybrid path with it answers rightly."""
+    rows = []  # (answerable, the answer would be right, sure reason, question as understood, decision)
     for g in gold:
         q, d = bot.consider(g.question, g.history)
-        rows.append((g.answerable, d.reason, q, d))
-    soft = [(a, signals(d.query, d.chosen[0], d.evidence)) for a, hard, _, d in rows if hard is None]
-    y = np.array([float(a) for a, _ in soft])
-    model = CalibratedModel.fitted(REFUSAL_FEATURES, [s for _, s in soft], y, args.l2)
-    probs = np.array([model.probability(s) for _, s in soft])
+        ok = g.answerable and d.reason is None and answer_correct(bot.compose(q, d).answer, g.keywords)
+        rows.append((g.answerable, ok, d.reason, q, d))
+    soft = [(a, ok, signals(d.query, d.chosen[0], d.evidence)) for a, ok, hard, _, d in rows if hard is None]
+    y = np.array([float(ok) for _, ok, _ in soft])
+    x = np.array([[s[f] for f in REFUSAL_FEATURES] for *_, s in soft])
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0)
+    c = max(C_GRID, key=lambda c: cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000)),
+                                                  x, y, cv=folds, scoring="neg_log_loss").mean())
+    model = CalibratedModel.fitted(REFUSAL_FEATURES, [s for *_, s in soft], y, c)
+    # The threshold is chosen on out-of-fold probabilities: on the rows it was fitted on, the
+    # model looks surer than it will be on new questions.
+    oof = np.zeros(len(y))
+    for train, test in folds.split(x, y):
+        m = CalibratedModel.fitted(REFUSAL_FEATURES, [soft[j][2] for j in train], y[train], c)
+        oof[test] = [m.probability(soft[j][2]) for j in test]
 
+    answerable = np.array([a for a, *_ in soft])
+
+    def utility(t: float) -> float:
+        answered = oof >= t
+        return float((answered & (y == 1)).sum() + (~answered & ~answerable).sum()
+                     + REFUSED_WRONG * (~answered & answerable & (y == 0)).sum()) / len(y)
+
+    table = {float(t): utility(t) for t in THRESHOLDS}
+    top = max(table.values())
+    # The middle of the best plateau: a small set makes its edges noisy.
+    model.threshold = float(np.round(np.median([t for t, a in table.items() if a >= top - 1e-9]), 2))
+    answered = oof >= model.threshold
     n_ans = sum(a for a, *_ in rows)
-    n_una = len(rows) - n_ans
-    hard_ans = sum(a and h is not None for a, h, *_ in rows)
-    hard_una = sum((not a) and h is not None for a, h, *_ in rows)
-
-    def rates(t: float) -> tuple[float, float]:
-        """(refusal accuracy, false-refusal rate) on dev at threshold ``t``."""
-        return ((hard_una + int(((probs < t) & (y == 0)).sum())) / n_una,
-                (hard_ans + int(((probs < t) & (y == 1)).sum())) / n_ans)
-
-    table = {float(t): rates(t) for t in THRESHOLDS}
-    # Best refusal accuracy among thresholds whose false-refusal rate stays within the budget
-    # (the lowest false-refusal rate if none does); the middle of that plateau, since a small
-    # dev set makes its edges noisy.
-    feasible = {t: r for t, r in table.items() if r[1] <= args.max_false_refusal} or {
-        t: r for t, r in table.items() if r[1] == min(x[1] for x in table.values())}
-    top = max(r[0] for r in feasible.values())
-    model.threshold = float(np.round(np.median([t for t, r in feasible.items() if r[0] >= top - 1e-9]), 2))
-    accuracy, false_refusals = rates(model.threshold)
-    model.meta = {"rows": len(rows), "soft_rows": len(soft), "dev_refusal_accuracy": round(accuracy, 4),
-                  "dev_false_refusal_rate": round(false_refusals, 4)}
-
+    refused = sum(a and h is not None for a, _, h, *_ in rows) + int((~answered & answerable).sum())
+    model.meta = {"rows": len(rows), "soft_rows": len(soft), "c": c, "oof_utility": round(top, 4),
+                  "oof_answer_accuracy": round(float((answered & (y == 1)).sum()) / max(n_ans, 1), 4),
+                  "oof_false_refusal_rate": round(refused / max(n_ans, 1), 4)}
     right = []
-    for (answerable, hard, q, d), g in zip(rows, gold):
+    for answerable, ok, hard, q, d in rows:
         answers = hard is None and model.says_yes(signals(d.query, d.chosen[0], d.evidence))
-        right.append(answers and answer_correct(bot.compose(q, d).answer, g.keywords) if answerable else not answers)
+        right.append(answers and ok if answerable else not answers)
     return model, right
 
 
-def fit_gate(bot: PolicyBot, gold: list, hybrid_right: list[bool], l2: float) -> CalibratedModel:
-    """The lexical gate, fitted on BM25-only decisions no hard rule refuses."""
+def fit_gate(bot: PolicyBot, gold: list[GoldQuestion], hybrid_right: list[bool], c: float) -> CalibratedModel:
+    """The lexical gate, fitted on BM25-only decisions no sure rule refuses."""
     rows = []  # (signals, BM25's answer is right, the hybrid path's is)
     for g, right in zip(gold, hybrid_right):
         q, d = bot.consider(g.question, g.history, lexical_only=True)
         if d.reason is None:
             ok = g.answerable and answer_correct(bot.compose(q, d).answer, g.keywords)
             rows.append((signals(d.query, d.chosen[0], d.evidence), ok, right))
-    model = CalibratedModel.fitted(GATE_FEATURES, [s for s, *_ in rows], np.array([float(ok) for _, ok, _ in rows]), l2)
+    model = CalibratedModel.fitted(GATE_FEATURES, [s for s, *_ in rows], np.array([float(ok) for _, ok, _ in rows]), c)
     probs = np.array([model.probability(s) for s, *_ in rows])
     lost = np.array([right and not ok for _, ok, right in rows])
     model.threshold = float(min((t for t in THRESHOLDS if not lost[probs >= t].any()), default=1.0))
     passed = probs >= model.threshold
-    model.meta = {"rows": len(rows), "dev_share_gated": round(float(passed.sum()) / len(gold), 4),
-                  "dev_gated_right": round(float(np.mean([ok for (_, ok, _), p in zip(rows, passed) if p])), 4)}
+    model.meta = {"rows": len(rows), "c": c, "share_gated": round(float(passed.sum()) / len(gold), 4),
+                  "gated_right": round(float(np.mean([ok for (_, ok, _), p in zip(rows, passed) if p] or [0.0])), 4)}
     return model
 
 

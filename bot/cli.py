@@ -137,14 +137,17 @@ def _print_answer(answer) -> None:
     """An answer as the terminal shows it: text, then numbered sources (or the closest clauses)."""
     if answer.resolved_question:
         console.print(f"[dim]按「{escape(answer.resolved_question)}」理解[/dim]")
-    if not answer.found:
+    if not answer.found and answer.reason != "delegated":
         console.print(f"[yellow]{escape(answer.answer)}[/yellow] [dim]({answer.reason})[/dim]")
         if answer.related:
             console.print("\n相关条款（未直接回答）：")
             for c in answer.related:
                 console.print(f"[dim]- 《{escape(c.title)}》{escape(c.ref)}：{escape(c.text[:80])}[/dim]")
         return
-    console.print(escape(answer.answer))
+    if answer.reason == "delegated":  # no figure in the documents: who sets it, quoted
+        console.print(f"[yellow]{escape(answer.answer)}[/yellow] [dim]({answer.reason})[/dim]")
+    else:
+        console.print(escape(answer.answer))
     if answer.guard and answer.guard.intervened:
         console.print(f"[dim]grounding guard: {answer.guard.action} ({escape('; '.join(answer.guard.problems)[:200])})[/dim]")
     console.print()

@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.evidence import Evidence, Matcher, Weighing
 from bot.models import Clause
 from bot.query import Query
-from bot.refusal import CalibratedModel, hard_reason, signals
+from bot.refusal import CalibratedModel, delegated, hard_reason, signals
 from bot.rerank import rerank
 from bot.retrieval import Hit, HybridRetriever
 from bot.selection import select
@@ -49,14 +49,16 @@ class Decider:
     """Holds what deciding needs (retriever, matcher, calibrated models) for one loaded index.
 
     Args:
+        ranker: P(a candidate clause answers the question); candidates are ordered by it.
         refusal: P(the chosen clauses answer the question); below its threshold: ``low_confidence``.
         gate: P(BM25's answer is right without the dense search); None: always search both ways.
         threshold: overrides the refusal model's calibrated threshold.
     """
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, matcher: Matcher, refusal: CalibratedModel,
-                 clauses: list[Clause], gate: CalibratedModel | None = None, threshold: float | None = None) -> None:
-        self._s, self._retriever, self._matcher = settings, retriever, matcher
+    def __init__(self, settings: Settings, retriever: HybridRetriever, matcher: Matcher, ranker: CalibratedModel,
+                 refusal: CalibratedModel, clauses: list[Clause], gate: CalibratedModel | None = None,
+                 threshold: float | None = None) -> None:
+        self._s, self._retriever, self._matcher, self.ranker = settings, retriever, matcher, ranker
         self._refusal, self._gate, self._threshold = refusal, gate, threshold
         self._all_docs = frozenset(matcher.documents)
         self._articles: dict[tuple[str, int], list[Clause]] = {}
@@ -74,7 +76,8 @@ class Decider:
         weighing = self._matcher.weigh(query)
         if self._gate is not None:
             quick = self.consider(query, top_k, docs, lexical_only=True, weighing=weighing)
-            if quick.reason is None and self._gate.says_yes(signals(query, quick.chosen[0], quick.evidence)):
+            decided = query.choice is None or quick.choice is not None  # an undecided exam question gets both searches
+            if quick.reason is None and decided and self._gate.says_yes(signals(query, quick.chosen[0], quick.evidence)):
                 return replace(quick, lexical=True)
         d = self.consider(query, top_k, docs, weighing=weighing)
         if d.reason is None and not self._refusal.says_yes(signals(query, d.chosen[0], d.evidence), self._threshold):
@@ -83,28 +86,53 @@ class Decider:
 
     def consider(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
                  weighing: Weighing | None = None) -> Decision:
-        """The decision before the calibrated models weigh in: only hard rules refuse.
+        """The decision before the refusal model weighs in: only rules that cannot be wrong refuse.
         ``lexical_only``: from BM25 alone; ``weighing``: what another search of the question worked out already."""
+        evidence, routed = self.candidates(query, top_k, docs, lexical_only, weighing)
+        ranked = rerank(query, evidence, self.ranker, routed, self._s.primary_doc)
+        evidence = ranked[:top_k]
+        chosen = select(query, evidence, self._matcher, self._s)
+        letter = None
+        if query.choice:
+            letter, deciding = decide_choice(query.choice, ranked, self._matcher)
+            if deciding is not None:
+                chosen = [deciding] + [e for e in chosen if e is not deciding][:1]
+        reason = hard_reason(query, chosen[0] if chosen else None)
+        if reason is None and not query.choice and delegated(query, chosen[0]):
+            return Decision(query, evidence, chosen[:1], "delegated")
+        return Decision(query, evidence, [] if reason else chosen, reason, letter if not reason else None)
+
+    def candidates(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
+                   weighing: Weighing | None = None) -> tuple[list[Evidence], set[str]]:
+        """Every candidate clause with its evidence, unranked, and the documents the question names
+        (what the ranker is fitted on: ``benchmarks/calibrate.py``)."""
         depth = max(top_k, self._s.rerank_depth)
         weighing = weighing or self._matcher.weigh(query)
-        candidates = self._candidates(query, depth, docs, lexical_only)
+        candidates = self._views(query, depth, docs, lexical_only)
         routed = weighing.routed & (docs or self._all_docs)
         if routed:  # the question names a document: make sure its best clauses are candidates
             _merge(candidates, self._retriever.search(query.topic, depth, docs=routed, lexical_only=lexical_only))
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
-        evidence = rerank(query, weighing.evidence(candidates), self._s, routed)[:top_k]
-        chosen = select(query, evidence, self._matcher, self._s)
-        letter = None
-        if query.choice:
-            letter, deciding = decide_choice(query.choice, evidence, self._matcher)
-            if deciding is not None:
-                chosen = [deciding] + [e for e in chosen if e is not deciding][:1]
-        reason = hard_reason(query, chosen[0] if chosen else None)
-        return Decision(query, evidence, [] if reason else chosen, reason, letter if not reason else None)
+        return weighing.evidence(candidates), routed
 
-    def _candidates(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
+    def _views(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
+        """The whole question's hits, and when it tells a case first, the hits of the ask alone and of
+        the ask with the case's rarest words; ``ask_rank`` records where the ask's searches put each."""
         hits = self._retriever.search(query.topic, depth, docs=docs, lexical_only=lexical_only)
+        if not query.situation:
+            for rank, h in enumerate(hits, 1):
+                h.ask_rank = rank
+        else:
+            salient = " ".join(w for w in self._matcher.salient(query.situation) if w not in query.ask)
+            by_id = {h.clause.id: h for h in hits}
+            for view in dict.fromkeys(v for v in (query.ask, f"{query.ask} {salient}".strip()) if v):
+                for rank, h in enumerate(self._retriever.search(view, depth, docs=docs, lexical_only=lexical_only), 1):
+                    mine = by_id.get(h.clause.id)
+                    if mine is None:
+                        mine = by_id[h.clause.id] = h
+                        hits.append(h)
+                    mine.ask_rank = min(rank, mine.ask_rank or rank)
         if query.choice:  # each option with the stem: the clause deciding it must be a candidate
             for option in query.choice.options.values():
                 _merge(hits, self._retriever.search(f"{query.topic} {option}", depth, docs=docs, lexical_only=True))

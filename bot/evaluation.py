@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -34,7 +33,8 @@ class GoldQuestion(BaseModel, extra="forbid"):
     keywords: list[list[str]] = []
     evidence: list[str] = []
     tags: list[str] = []
-    choice: Literal["A", "B", "C", "D"] | None = Field(None, description="Multiple-choice rows: the correct option's letter")
+    choice: str | None = Field(None, pattern=r"^[A-D]{1,4}$",
+                               description='Multiple-choice rows: the correct option letter, or letters in order ("BD") when several are right')
     history: list[str] = Field([], description="Earlier user turns of the conversation, oldest first (follow-up rows)")
     resolved: str | None = Field(None, description="The question a follow-up should be understood as (scored by resolution_accuracy)")
 
@@ -46,6 +46,8 @@ class GoldQuestion(BaseModel, extra="forbid"):
             raise ValueError("unanswerable rows must have empty keywords and evidence")
         if any(not group or not all(a.strip() for a in group) for group in self.keywords):
             raise ValueError("every keyword group needs at least one non-empty alternative")
+        if self.choice and "".join(sorted(set(self.choice))) != self.choice:
+            raise ValueError("choice letters must be distinct and in order, e.g. BD")
         return self
 
 

@@ -18,7 +18,7 @@ from bot.postings import Postings, matching_text
 from bot.query import Query
 from bot.retrieval import Hit
 from bot.text import normalize
-from bot.tokenizer import ChineseTokenizer
+from bot.tokenizer import ChineseTokenizer, contrast_pairs
 
 # A clause "has a figure" when it states a number, a share, a frequency or a deadline.
 _FIGURE = re.compile(
@@ -40,6 +40,11 @@ class Evidence:
     numbers_ok: bool
     words: list[str]
     unknown: list[str]
+    ask_coverage: float = 0.0
+    ask_unknown: list[str] = field(default_factory=list)
+    contrast: bool = False
+    delegates: bool = False
+    rank_p: float = 0.0
 
 
 class Matcher:
@@ -55,7 +60,8 @@ class Matcher:
         self._haystacks = list(self.haystack.values())
         # Words outside the build's table are counted once; bounded, since questions can make up any.
         self._count = functools.lru_cache(maxsize=65_536)(functools.partial(postings.count, haystacks=self._haystacks))
-        self._facts: dict[str, tuple[bool, str]] = {}
+        self._facts: dict[str, tuple[bool, bool, str]] = {}
+        self._contrasts = contrast_pairs()
         self._units: dict[tuple[str, str], bool] = {}
         # Document names by their first two characters: a question is checked only against the
         # names that could start somewhere in it, not against every document's.
@@ -134,29 +140,50 @@ class Matcher:
                     return True
         return False
 
+    def words(self, text: str) -> list[str]:
+        """The content words of ``text``, once each, in order."""
+        return list(dict.fromkeys(self._tok.words(text)))
+
     def topic_words(self, query: Query) -> list[str]:
         """The content words of the question's topic, once each, in order."""
-        return list(dict.fromkeys(self._tok.words(query.topic)))
+        return self.words(query.topic)
 
     def weigh(self, query: Query) -> Weighing:
         """The question's words and the documents it names, worked out once for every search of it."""
         words = self.topic_words(query)
-        return Weighing(self, query, words, [w for w in words if len(w) > 1 and not self.known(w)],
-                        self.routed_documents(query.text))
+        ask_words = self.words(query.ask) if query.ask != query.topic else words
+        unknown = [w for w in words if len(w) > 1 and not self.known(w)]
+        asked_groups = [(mine, other) for mine, other in self._contrasts if mine in normalize(query.ask)]
+        return Weighing(self, query, words, unknown, self.routed_documents(query.text), ask_words,
+                        [w for w in ask_words if w in unknown or (len(w) > 1 and not self.known(w))], asked_groups)
 
-    def clause_facts(self, clause: Clause) -> tuple[bool, str]:
-        """What a clause states whatever is asked: whether it has a figure, and the text its units
-        are read from (worked out once per clause, not once per question)."""
+    def salient(self, text: str, n: int = 5) -> list[str]:
+        """The ``n`` rarest content words of ``text`` (nouns, verbs, terms; rarest by IDF, a word the
+        corpus never uses counting as rarest): what a worker's case adds to a bare ask
+        ("这事归哪个部门管" + 养老院 服务协议)."""
+        words = dict.fromkeys(self._tok.content_words(text))
+        return sorted(words, key=lambda w: -self.weight(w))[:n]
+
+    def contrasted(self, groups: list[tuple[str, str]], clause_id: str) -> bool:
+        """Whether the clause speaks of the other group of a pair the ask names (the ask says 农村, the
+        clause says 城市 and not 农村): a neighbouring clause, not an answer."""
+        hay = self.haystack[clause_id]
+        return any(mine not in hay and other in hay for mine, other in groups)
+
+    def clause_facts(self, clause: Clause) -> tuple[bool, bool, str]:
+        """What a clause states whatever is asked: whether it has a figure, whether it leaves a figure
+        to someone else ("标准由省辖市人民政府制定"), and the text its units are read from (worked out
+        once per clause, not once per question)."""
         if (facts := self._facts.get(clause.id)) is None:
             body = clause.text.split("|", 2)[-1] if clause.kind == "table_row" else _NUMBERING.sub("", clause.text)
-            facts = self._facts[clause.id] = (bool(_FIGURE.search(normalize(body))) or delegates(body),
+            facts = self._facts[clause.id] = (bool(_FIGURE.search(normalize(body))), delegates(body),
                                               clause.context + " " + body)
         return facts
 
     def unit_ok(self, clause: Clause, unit_class: str) -> bool:
         key = (clause.id, unit_class)
         if (ok := self._units.get(key)) is None:
-            ok = self._units[key] = answers_unit(self.clause_facts(clause)[1], unit_class)
+            ok = self._units[key] = answers_unit(self.clause_facts(clause)[2], unit_class)
         return ok
 
 
@@ -169,6 +196,9 @@ class Weighing:
     words: list[str]
     unknown: list[str]
     routed: set[str]
+    ask_words: list[str] = field(default_factory=list)
+    ask_unknown: list[str] = field(default_factory=list)
+    asked_groups: list[tuple[str, str]] = field(default_factory=list)
     _seen: dict[str, Evidence] = field(default_factory=dict)
 
     def evidence(self, hits: list[Hit]) -> list[Evidence]:
@@ -179,13 +209,19 @@ class Weighing:
     def _weigh(self, h: Hit) -> Evidence:
         m, q, c = self.matcher, self.query, h.clause
         hay = m.haystack[c.id]
+        has_figure, delegating, _ = m.clause_facts(c)
+        coverage = m.coverage(self.words, hay)
         e = self._seen[c.id] = Evidence(
             hit=h,
-            coverage=m.coverage(self.words, hay),
-            has_figure=m.clause_facts(c)[0],
+            coverage=coverage,
+            has_figure=has_figure,
             unit_ok=q.asked_unit is None or m.unit_ok(c, q.asked_unit),
             numbers_ok=all(n in hay for n in q.numbers),
             words=self.words,
             unknown=self.unknown,
+            ask_coverage=coverage if self.ask_words is self.words else m.coverage(self.ask_words, hay),
+            ask_unknown=self.ask_unknown,
+            contrast=m.contrasted(self.asked_groups, c.id),
+            delegates=delegating,
         )
         return e

@@ -15,14 +15,14 @@ from bot.config import Settings, get_settings
 from bot.conversation import Resolution, resolve
 from bot.decision import Decider, Decision
 from bot.embedding import load_embedder
-from bot.evidence import Matcher
+from bot.evidence import Evidence, Matcher
 from bot.generation import Generator
 from bot.indexing import LoadedIndex, ensure_index
 from bot.metrics import CACHE_HITS, LEXICAL, LLM_CALLS
 from bot.models import Answer, Filters
-from bot.query import understand
+from bot.query import Query, understand
 from bot.refusal import CalibratedModel
-from bot.render import NOT_FOUND, Renderer
+from bot.render import DELEGATED, NOT_FOUND, Renderer
 from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
 from bot.text import is_clean_text
 from bot.thesaurus import cilin_thesaurus
@@ -66,6 +66,7 @@ class PolicyBot:
         show_progress: bool = False,
         embedder=None,
         refusal: CalibratedModel | None = None,
+        ranker: CalibratedModel | None = None,
         use_llm: bool = True,
     ) -> None:
         self.settings = settings or get_settings()
@@ -86,12 +87,14 @@ class PolicyBot:
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
         )
+        self.ranker = ranker or CalibratedModel.load(s.ranker_model, "ranker.json", s.embedder)
         self.refusal = refusal or CalibratedModel.load(s.refusal_model, "refusal.json", s.embedder)
         # Only where both searches run: with one retriever there is nothing to skip.
         gate = (CalibratedModel.load(s.gate_model, "gate.json", s.embedder)
                 if s.lexical_gate and RetrievalMode(retrieval) is RetrievalMode.HYBRID else None)
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
-        self.decider = Decider(s, self.retriever, self.matcher, self.refusal, self.index.clauses, gate, s.refusal_threshold)
+        self.decider = Decider(s, self.retriever, self.matcher, self.ranker, self.refusal, self.index.clauses, gate,
+                              s.refusal_threshold)
         self.renderer = Renderer(self.tokenizer, self.index.documents)
         self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
@@ -99,7 +102,7 @@ class PolicyBot:
         if s.cache_url:
             from bot.sharedcache import RedisAnswers
 
-            shared = RedisAnswers(s, self.index, self.refusal.to_json() + (gate.to_json() if gate else ""))
+            shared = RedisAnswers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else ""))
         self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
 
     def check_question(self, question: object) -> str:
@@ -222,6 +225,12 @@ class PolicyBot:
         q = self._resolve(self.check_question(question), history).question
         return q, self.decider.consider(understand(q), self.settings.top_k, None, lexical_only)
 
+    def candidates(self, question: str, history: list[str] | None = None) -> tuple[Query, list[Evidence], set[str]]:
+        """The question as understood, every candidate clause with its evidence (unranked) and the
+        documents it names: what the ranker is fitted on (``benchmarks/calibrate.py``)."""
+        query = understand(self._resolve(self.check_question(question), history).question)
+        return query, *self.decider.candidates(query, self.settings.top_k, None)
+
     def _answer(self, q: str, top_k: int, docs: frozenset[str] | None) -> tuple[Answer, list[Hit]]:
         d = self.decider.decide(understand(q), top_k, docs)
         if d.lexical:
@@ -230,14 +239,22 @@ class PolicyBot:
 
     def compose(self, q: str, d: Decision) -> Answer:
         """The answer ``d`` gives to ``q``: its clauses quoted and cited, or not found with the closest ones."""
+        if d.reason == "delegated":
+            text, citations = self.renderer.compose(d.query, d.chosen, DELEGATED)
+            return Answer(question=q, found=False, answer=text, citations=citations, latency_ms=0.0, reason=d.reason)
         if d.reason:
             related = [self.renderer.citation(n, e.hit) for n, e in enumerate(d.evidence[: self.settings.related_k], 1)]
             return Answer(question=q, found=False, answer=NOT_FOUND, citations=[], latency_ms=0.0, reason=d.reason,
                           related=related if d.reason not in ("instruction", "not_chinese") else [])
         lead = ""
         if d.query.choice:
-            lead = (f"答案：{d.choice}（{d.query.choice.options[d.choice]}）。依据：" if d.choice
-                    else "所引条款未能唯一确定选项，请对照原文判断：")
+            options = d.query.choice.options
+            if not d.choice:
+                lead = "未能判断：所引条款未能确定选项，请对照原文判断："
+            elif len(d.choice) == 1:
+                lead = f"答案：{d.choice}（{options[d.choice]}）。依据："
+            else:
+                lead = f"答案：{d.choice}（{'；'.join(f'{x}. {options[x]}' for x in d.choice)}）。依据："
         text, citations = self.renderer.compose(d.query, d.chosen, lead)
         return Answer(question=q, found=True, answer=text, citations=citations, latency_ms=0.0, choice=d.choice,
                       retrieval="lexical" if d.lexical else "hybrid")

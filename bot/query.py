@@ -50,9 +50,26 @@ _ASKED_UNIT = (
     (re.compile(r"比例|百分之|覆盖率|占比|多少成|几成|率(?:是|要达到|达到)?多少"), "share"),
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-# Options of a multiple-choice question: "A.xxx B.xxx", "A、", "(A)", "A：" …
-_OPTION = re.compile(r"(?:^|[\s(（。，,；;？?）)])([A-Da-d])\s*[.．、:：)）]\s*")
-_NEGATIVE_STEM = re.compile(r"不包括|不属于|不正确|错误的是|不符合|不是")
+# A sentence that asks something: one ending in a question mark, or an unterminated last one with
+# an interrogative word; one ending in 。 or ！ tells (十几位老人, 好几个 are not questions). A worker's
+# case ("我们社区有2800户…") comes first; the ask is the run of asking sentences at the end.
+_SENTENCE = re.compile(r"[^。！!？?；;\n]+[。！!？?；;\n]*")
+_INTERROGATIVE = re.compile(
+    r"吗|呢|多少|(?<![十好这那一])几(?![十百千万])|啥|什么|哪|谁|怎么|怎样|如何|咋|是否|有没有|能不能|可不可以|要不要|行不行|算不算|该不该|是不是|对不对"
+)
+
+
+def _asks(sentence: str) -> bool:
+    end = sentence.rstrip()[-1:]
+    if end in "？?":
+        return True
+    return end not in "。！!；;" and bool(_INTERROGATIVE.search(sentence))
+
+
+_OPTION = re.compile(r"(?:^|[\s(（。，,；;：:？?）)])([A-Da-d])\s*[.．、:：)）]\s*")
+_NEGATIVE_STEM = re.compile(r"不包括|不属于|不正确|错误的是|错误的有|不符合|不是")
+# "哪些", "（多选）", "正确的有": more than one option may be right.
+_MULTIPLE_STEM = re.compile(r"多选|多项|哪些|哪几项|正确的有|错误的有|符合的有")
 _ARTICLE = re.compile(r"(?:《([^》]{2,40})》)?\s*第([一二三四五六七八九十百零〇两\d]+)条(?:第([一二三四五六七八九十]+)款)?")
 # Questions that try to instruct the bot: an imperative addressed to it, not a word in a policy
 # question ("社区工作者扮演什么角色", "居民忘记缴纳物业费" and "上级部门的指令性任务" are questions).
@@ -67,11 +84,13 @@ _INSTRUCTION = re.compile(
 
 @dataclass
 class Choice:
-    """A multiple-choice question: the stem, options by letter, and whether it asks for the wrong one."""
+    """A multiple-choice question: the stem, options by letter, whether it asks for the wrong ones
+    (错误的是) and whether several may be right (多选, 哪些)."""
 
     stem: str
     options: dict[str, str]
     negative: bool = False
+    multiple: bool = False
 
 
 @dataclass
@@ -81,9 +100,11 @@ class Query:
     Attributes:
         text: the question as asked (stripped).
         topic: the question without persona and framing; what retrieval and coverage look at.
-        numbers: the numbers the question itself states (a clause must contain them).
-        is_figure: asks for a number, date or deadline. is_list: asks for several things.
-        asked_unit: the kind of figure asked for (``figures.UNIT_CLASSES`` key), if the question names one.
+        ask: the topic of the sentences that ask (the whole topic when the question is one sentence).
+        situation: the case told before the ask ("我们社区有2800户…"), empty when there is none.
+        numbers: the numbers the ask states (the situation's "就6个", "1200平方米" describe the case).
+        is_figure: the ask wants a number, date or deadline. is_list: it wants several things.
+        asked_unit: the kind of figure asked for (``figures.UNIT_CLASSES`` key), if the ask names one.
         choice: set for multiple-choice questions.
         article: (document name or "", article number, paragraph or 0) for "《X》第N条第M款".
         instruction: the question tries to instruct the bot.
@@ -91,6 +112,8 @@ class Query:
 
     text: str
     topic: str
+    ask: str = ""
+    situation: str = ""
     numbers: list[str] = field(default_factory=list)
     is_figure: bool = False
     is_list: bool = False
@@ -116,7 +139,8 @@ def parse_choice(text: str) -> Choice | None:
     if not all(options.values()):
         return None
     stem = text[: marks[0].start()].strip()
-    return Choice(stem=stem, options=options, negative=bool(_NEGATIVE_STEM.search(stem)))
+    return Choice(stem=stem, options=options, negative=bool(_NEGATIVE_STEM.search(stem)),
+                  multiple=bool(_MULTIPLE_STEM.search(stem)))
 
 
 def _article(text: str) -> tuple[str, int, int] | None:
@@ -126,6 +150,18 @@ def _article(text: str) -> tuple[str, int, int] | None:
     number = int(m.group(2)) if m.group(2).isdigit() else chinese_numeral(m.group(2))
     paragraph = chinese_numeral(m.group(3)) if m.group(3) else 0
     return (m.group(1) or "", number, paragraph)
+
+
+def split_ask(text: str) -> tuple[str, str]:
+    """(situation, ask): the trailing sentences that ask something, apart from the case told before
+    them. A question of one sentence, or one where no sentence asks, is all ask."""
+    sentences = _SENTENCE.findall(text)
+    cut = len(sentences)
+    while cut > 0 and _asks(sentences[cut - 1]):
+        cut -= 1
+    if cut == len(sentences) or cut == 0:
+        return "", text
+    return "".join(sentences[:cut]).strip(), "".join(sentences[cut:]).strip()
 
 
 def topic_of(text: str) -> str:
@@ -139,7 +175,8 @@ def understand(question: str) -> Query:
     text = question.strip()
     choice = parse_choice(text)
     core = choice.stem if choice else text
-    normal = normalize(core)
+    situation, ask = split_ask(core)
+    normal = normalize(ask)
     without_list = _LIST.sub("", normal)  # "哪几个" asks for a list, not a count
     asked = next((unit for pattern, unit in _ASKED_UNIT if pattern.search(without_list)), None)
     is_list = bool(_LIST.search(normal))
@@ -147,6 +184,8 @@ def understand(question: str) -> Query:
     return Query(
         text=text,
         topic=topic_of(core),
+        ask=topic_of(ask),
+        situation=situation,
         numbers=_NUMBER.findall(normal),
         is_figure=is_figure and choice is None,
         is_list=is_list,

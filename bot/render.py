@@ -12,6 +12,8 @@ from bot.text import normalize, sentence_spans
 from bot.tokenizer import ChineseTokenizer
 
 NOT_FOUND = "未在语料中找到能回答这个问题的条款。可以换个说法，或查阅原文。"
+# The documents leave the asked figure to another body: not found, but the clause that says so is cited.
+DELEGATED = "文件没有规定具体数额/标准，而是交由有关机关制定："
 _DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出并注明出处，请按事项适用的文件（国家、省、市）把握。"
 
 
@@ -37,7 +39,7 @@ class Renderer:
         lines, citations, figures = ([lead] if lead else []), [], {}
         for n, ev in enumerate(chosen, 1):
             c, doc = ev.hit.clause, self._docs[ev.hit.clause.doc_id]
-            quote = table_row(c) if c.kind == "table_row" else f"“{self._quote(query.topic, c)}”"
+            quote = table_row(c) if c.kind == "table_row" else f"“{self._quote(query.ask or query.topic, c)}”"
             number = f"（{doc.doc_number}）" if doc.doc_number else ""
             mark = "（用户添加，未经核实）" if doc.added_by_user else ""
             lines.append(f"《{doc.title}》{number}{mark}{c.ref}：{quote}[{n}]")

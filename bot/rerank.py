@@ -1,29 +1,53 @@
-"""Re-ranking fused candidates with what the question asks: coverage of its topic words and the
-documents it names."""
+"""Re-ranking candidates by a model fitted on labelled questions.
+
+Each candidate clause is described by what the searches and the question say about it (each
+retriever's rank and score, the rank in the search of the ask alone, coverage of the question's
+and of the ask's words, a figure of the asked kind, the document named or the primary one); a
+logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits and the shared train
+questions turns that into P(the clause answers), and candidates are ordered by it. The weights are
+data (``bot/data/ranker.json``), not code.
+"""
 
 from __future__ import annotations
 
-from bot.config import Settings
+import math
+from dataclasses import replace
+
 from bot.evidence import Evidence
 from bot.query import Query
 
+RANK_FEATURES = (
+    "fused", "bm25_rr", "dense_rr", "dense_sim", "bm25_log", "ask_rr", "coverage", "ask_coverage",
+    "unit_fit", "figure_fit", "numbers_ok", "routed", "primary", "contrast",
+)
 
-def rerank(query: Query, evidence: list[Evidence], settings: Settings, routed: set[str] = frozenset()) -> list[Evidence]:
-    """Reorder by fused score (scaled to the best) plus ``coverage_weight`` x coverage of the
-    question's words: among clauses that share the topic, the one that holds what is asked ("任期",
-    "几人") comes first, whichever document it is in. Clauses of a document the question names get
-    ``route_weight`` on top, the primary document (the plan, what most questions are about)
-    ``primary_weight``; for a figure question, a clause with a figure of the asked kind gets ``unit_weight``."""
+
+def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], primary_doc: str) -> dict[str, float]:
+    """What is known about one candidate for ``query``; ``top``: the best fused score among them."""
+    h, doc = e.hit, e.hit.clause.doc_id
+    return {
+        "fused": h.score / (top or 1.0),
+        "bm25_rr": 1.0 / h.bm25_rank if h.bm25_rank else 0.0,
+        "dense_rr": 1.0 / h.dense_rank if h.dense_rank else 0.0,
+        "dense_sim": h.dense_score,
+        "bm25_log": math.log1p(h.bm25_score),
+        "ask_rr": 1.0 / h.ask_rank if h.ask_rank else 0.0,
+        "coverage": e.coverage,
+        "ask_coverage": e.ask_coverage,
+        "unit_fit": float(query.asked_unit is not None and e.unit_ok and e.has_figure),
+        "figure_fit": float(query.is_figure and e.has_figure),
+        "numbers_ok": float(e.numbers_ok),
+        "routed": float(doc in routed),
+        "primary": float(doc == primary_doc),
+        "contrast": float(e.contrast),
+    }
+
+
+def rerank(query: Query, evidence: list[Evidence], model, routed: set[str], primary_doc: str) -> list[Evidence]:
+    """``evidence`` ordered by the ranker's P(answers), each with its ``rank_p`` set."""
     if not evidence:
         return evidence
-    top = max(e.hit.score for e in evidence) or 1.0
-    s = settings
-
-    def score(e: Evidence) -> float:
-        doc = e.hit.clause.doc_id
-        return (e.hit.score / top + s.coverage_weight * e.coverage
-                + (s.route_weight if doc in routed else 0.0)
-                + (s.primary_weight if doc == s.primary_doc else 0.0)
-                + (s.unit_weight if query.is_figure and e.unit_ok and e.has_figure else 0.0))
-
-    return sorted(evidence, key=lambda e: -score(e))
+    top = max(e.hit.score for e in evidence)
+    scored = [replace(e, rank_p=model.probability(candidate_features(query, e, top, routed, primary_doc)))
+              for e in evidence]
+    return sorted(scored, key=lambda e: -e.rank_p)

@@ -42,6 +42,7 @@ class Hit:
     bm25_score: float = 0.0
     dense_rank: int | None = None
     dense_score: float = 0.0
+    ask_rank: int | None = None  # rank in the search of the ask alone (a question that tells a case first)
 
 
 def _nodes(index: LoadedIndex) -> list[TextNode]:

@@ -9,17 +9,27 @@ from functools import cached_property
 from importlib import resources
 
 import jieba
+import jieba.posseg
 
 from bot.text import normalize
 
 jieba.setLogLevel(logging.WARNING)
 
 _WORD = re.compile(r"[\w‰%]", re.UNICODE)
+# Part-of-speech classes (jieba/ICTCLAS) of the words that carry a told case: nouns, verbs, idioms,
+# abbreviations and the user dictionary's policy terms (x).
+_CONTENT_TAGS = frozenset("nvljx")
 
 
 def _data_lines(name: str) -> list[str]:
     text = resources.files("bot").joinpath("data", name).read_text(encoding="utf-8")
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def contrast_pairs() -> list[tuple[str, str]]:
+    """(asked group, the other group) both ways round, from ``bot/data/contrasts.txt``."""
+    pairs = [tuple(normalize(w) for w in line.split("\t", 1)) for line in _data_lines("contrasts.txt")]
+    return [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
 
 
 class ChineseTokenizer:
@@ -78,6 +88,16 @@ class ChineseTokenizer:
     def words(self, text: str) -> list[str]:
         """Content words of ``text`` in precise mode, for measuring how much of a question is covered."""
         return [t for t in self._jieba.lcut(normalize(text), HMM=False) if t not in self.stopwords and _WORD.search(t)]
+
+    @cached_property
+    def _tagger(self) -> jieba.posseg.POSTokenizer:
+        return jieba.posseg.POSTokenizer(self._jieba)
+
+    def content_words(self, text: str) -> list[str]:
+        """Nouns, verbs and terms of ``text`` (jieba's part-of-speech tags): what a told case is about
+        ("礼堂", "退伍", "电动车"), without its numerals, times, pronouns and place names."""
+        return [w for w, tag in self._tagger.lcut(normalize(text), HMM=False)
+                if tag[:1] in _CONTENT_TAGS and tag != "ns" and len(w) > 1 and w not in self.stopwords and _WORD.search(w)]
 
     def expand(self, query: str) -> str:
         """The query with the official wording of its colloquial terms appended."""

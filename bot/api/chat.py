@@ -34,7 +34,7 @@ _PIECE = re.compile(r".{1,24}?[，。；：、！？\n]|.{1,24}", re.S)
 
 def message_text(answer: Answer) -> str:
     """The answer as chat text: the quoted answer, then one line per citation."""
-    if not answer.found:
+    if not answer.citations:
         return answer.answer
     refs = [f"[{c.n}] 《{c.title}》（{c.doc_number}）{c.ref}｜{c.clause_id}" for c in answer.citations]
     return answer.answer + "\n\n引用：\n" + "\n".join(refs)

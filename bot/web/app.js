@@ -165,8 +165,10 @@ async function ask(question) {
     if (!final) throw new Error("回答中断，请重试");
     thread.push(question);
     if (final.resolved_question) msg.insertBefore(el("div", "resolved", "按「" + final.resolved_question + "」理解"), body);
-    if (final.found) {
+    if (final.found || final.reason === "delegated") {
+      // delegated: the documents set no figure; the answer quotes the clause that says who sets it.
       const answer = text.split("\n\n引用：")[0];
+      if (!final.found) msg.insertBefore(el("div", "badge", "文件未规定具体数额，由有关机关制定"), body);
       renderAnswer(body, answer, final.citations, final.mode);
       renderCitations(msg, id, final.citations);
     } else {
