@@ -42,8 +42,8 @@ SHARED_TRAIN = PACKAGE.parent.parent / "shared" / "questions" / "train.jsonl"
 DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv-dev.jsonl")]
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
-                    "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "other_place", "unit_missing",
-                    "figure_missing", "contrast", "situation", "year_missing")
+                    "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "other_place", "slot_unfilled",
+                    "contrast", "situation")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 # What refusing a question whose answer would be wrong is worth, against 1 for a right answer and 1
@@ -51,6 +51,7 @@ THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 REFUSED_WRONG = 0.5
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 FOLDS = 5
+REPEATS = 5
 
 
 def main() -> None:
@@ -137,24 +138,21 @@ def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[CalibratedMod
     c = max(C_GRID, key=lambda c: cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000)),
                                                   x, y, cv=folds, scoring="neg_log_loss").mean())
     model = CalibratedModel.fitted(REFUSAL_FEATURES, [s for *_, s in soft], y, c)
-    # The threshold is chosen on out-of-fold probabilities: on the rows it was fitted on, the
-    # model looks surer than it will be on new questions.
-    oof = np.zeros(len(y))
-    for train, test in folds.split(x, y):
-        m = CalibratedModel.fitted(REFUSAL_FEATURES, [soft[j][2] for j in train], y[train], c)
-        oof[test] = [m.probability(soft[j][2]) for j in test]
-
+    # The threshold is chosen on out-of-fold probabilities (on the rows it was fitted on, the model
+    # looks surer than it will be on new questions), averaged over repeated fold splits: the utility
+    # is flat near its top, and one split's best threshold is noise.
     answerable = np.array([a for a, *_ in soft])
-
-    def utility(t: float) -> float:
-        answered = oof >= t
-        return float((answered & (y == 1)).sum() + (~answered & ~answerable).sum()
-                     + REFUSED_WRONG * (~answered & answerable & (y == 0)).sum()) / len(y)
-
-    table = {float(t): utility(t) for t in THRESHOLDS}
-    top = max(table.values())
-    # The middle of the best plateau: a small set makes its edges noisy.
-    model.threshold = float(np.round(np.median([t for t, a in table.items() if a >= top - 1e-9]), 2))
+    curves, oof = [], np.zeros(len(y))
+    for seed in range(REPEATS):
+        probs = np.zeros(len(y))
+        for train, test in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y):
+            m = CalibratedModel.fitted(REFUSAL_FEATURES, [soft[j][2] for j in train], y[train], c)
+            probs[test] = [m.probability(soft[j][2]) for j in test]
+        curves.append([_utility(probs >= t, y, answerable) for t in THRESHOLDS])
+        oof += probs / REPEATS
+    mean = np.mean(curves, axis=0)
+    model.threshold = float(THRESHOLDS[int(np.argmax(mean))])
+    top = float(mean.max())
     answered = oof >= model.threshold
     n_ans = sum(a for a, *_ in rows)
     refused = sum(a and h is not None for a, _, h, *_ in rows) + int((~answered & answerable).sum())
@@ -166,6 +164,13 @@ def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[CalibratedMod
         answers = hard is None and model.says_yes(signals(d.query, d.chosen[0], d.evidence))
         right.append(answers and ok if answerable else not answers)
     return model, right
+
+
+def _utility(answered: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> float:
+    """Per question: 1 for a right answer or a refused unanswerable question, ``REFUSED_WRONG`` for a
+    refused question whose answer would have been wrong."""
+    return float((answered & (right == 1)).sum() + (~answered & ~answerable).sum()
+                 + REFUSED_WRONG * (~answered & answerable & (right == 0)).sum()) / len(right)
 
 
 def fit_gate(bot: PolicyBot, gold: list[GoldQuestion], hybrid_right: list[bool], c: float) -> CalibratedModel:

@@ -25,8 +25,8 @@ _FIGURE = re.compile(
     r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人日天年岁时米刻]|[一二三四五六七八九十]+分之"
     r"|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
 )
-# Item and row numbers ("3.", "7 |") are structure, not figures.
-_NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．|]")
+# Item, row and article numbers ("3.", "7 |", "第四十一条", "（七）") are structure, not figures.
+_NUMBERING = re.compile(r"^\s*(?:\d{1,2}\s*[.．|]|第[一二三四五六七八九十百零〇\d]+条|[（(][一二三四五六七八九十]+[)）])")
 
 
 @dataclass

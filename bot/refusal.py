@@ -28,7 +28,7 @@ from bot.rerank import RANK_FEATURES
 SIGNALS = (
     "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
     "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok", "other_place",
-    "unit_missing", "figure_missing", "contrast", "situation", "year_missing",
+    "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled",
 )
 
 # Embedders with models of their own in bot/data/<name>/ (the dense signals are on each model's
@@ -66,6 +66,10 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "other_place": float(any(_PLACE.fullmatch(w) for w in best.ask_unknown)),
         "unit_missing": float(query.asked_unit is not None and not best.unit_ok),
         "figure_missing": float(query.is_figure and not best.has_figure),
+        # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
+        "slot_unfilled": float((query.asked_unit is not None and not best.unit_ok) or (query.is_figure and not best.has_figure)
+                               or any(_YEAR.fullmatch(n) and n not in best.hit.clause.context + best.hit.clause.text
+                                      for n in query.numbers)),
         "contrast": float(best.contrast),
         "situation": float(bool(query.situation)),
     }
