@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.evidence import Evidence, Matcher, Weighing
 from bot.models import Clause
 from bot.query import Query
-from bot.refusal import CalibratedModel, delegated, hard_reason, signals
+from bot.refusal import CalibratedModel, delegated, hard_reason, refusal_reason, signals
 from bot.rerank import rerank
 from bot.retrieval import Hit, HybridRetriever
 from bot.selection import select
@@ -80,8 +80,10 @@ class Decider:
             if quick.reason is None and decided and self._gate.says_yes(signals(query, quick.chosen[0], quick.evidence)):
                 return replace(quick, lexical=True)
         d = self.consider(query, top_k, docs, weighing=weighing)
-        if d.reason is None and not self._refusal.says_yes(signals(query, d.chosen[0], d.evidence), self._threshold):
-            return replace(d, chosen=[], reason="low_confidence", choice=None)
+        if d.reason is None:
+            sig = signals(query, d.chosen[0], d.evidence)
+            if not self._refusal.says_yes(sig, self._threshold):
+                return replace(d, chosen=[], reason=refusal_reason(sig), choice=None)
         return d
 
     def consider(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,

@@ -22,9 +22,12 @@ from bot.tokenizer import ChineseTokenizer, contrast_pairs
 
 # A clause "has a figure" when it states a number, a share, a frequency or a deadline.
 _FIGURE = re.compile(
-    r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人日天年岁时米刻]|[一二三四五六七八九十]+分之"
+    r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人日天年岁周时米刻]|[一二三四五六七八九十]+分之"
     r"|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
 )
+# A calendar year ("2023年", "2025年底") dates a clause; it answers a when-question, not a how-much one.
+_YEAR = re.compile(r"(?:19|20)\d\d年(?:底|末)?")
+_ASKED_YEAR = re.compile(r"(?:19|20)\d\d")
 # Item, row and article numbers ("3.", "7 |", "第四十一条", "（七）") are structure, not figures.
 _NUMBERING = re.compile(r"^\s*(?:\d{1,2}\s*[.．|]|第[一二三四五六七八九十百零〇\d]+条|[（(][一二三四五六七八九十]+[)）])")
 
@@ -40,6 +43,7 @@ class Evidence:
     numbers_ok: bool
     words: list[str]
     unknown: list[str]
+    years_ok: bool = True
     ask_coverage: float = 0.0
     ask_unknown: list[str] = field(default_factory=list)
     contrast: bool = False
@@ -153,7 +157,7 @@ class Matcher:
         words = self.topic_words(query)
         ask_words = self.words(query.ask) if query.ask != query.topic else words
         unknown = [w for w in words if len(w) > 1 and not self.known(w)]
-        asked_groups = [(mine, other) for mine, other in self._contrasts if mine in normalize(query.ask)]
+        asked_groups = [pair for pair in self._contrasts if pair[0] in normalize(query.ask)]
         return Weighing(self, query, words, unknown, self.routed_documents(query.text), ask_words,
                         [w for w in ask_words if w in unknown or (len(w) > 1 and not self.known(w))], asked_groups)
 
@@ -164,26 +168,27 @@ class Matcher:
         words = dict.fromkeys(self._tok.content_words(text))
         return sorted(words, key=lambda w: -self.weight(w))[:n]
 
-    def contrasted(self, groups: list[tuple[str, str]], clause_id: str) -> bool:
+    def contrasted(self, groups: list[tuple[str, str, tuple[str, ...]]], clause_id: str) -> bool:
         """Whether the clause speaks of the other group of a pair the ask names (the ask says 农村, the
-        clause says 城市 and not 农村): a neighbouring clause, not an answer."""
+        clause says 城市, not 农村 nor 城乡): a neighbouring clause, not an answer."""
         hay = self.haystack[clause_id]
-        return any(mine not in hay and other in hay for mine, other in groups)
+        return any(mine not in hay and other in hay and not any(w in hay for w in both) for mine, other, both in groups)
 
-    def clause_facts(self, clause: Clause) -> tuple[bool, bool, str]:
-        """What a clause states whatever is asked: whether it has a figure, whether it leaves a figure
-        to someone else ("标准由省辖市人民政府制定"), and the text its units are read from (worked out
-        once per clause, not once per question)."""
+    def clause_facts(self, clause: Clause) -> tuple[bool, bool, bool, str]:
+        """What a clause states whatever is asked: whether it has a figure other than a calendar year,
+        whether it has a date, whether it leaves a figure to someone else ("标准由省辖市人民政府制定"),
+        and the text its units are read from (worked out once per clause, not once per question)."""
         if (facts := self._facts.get(clause.id)) is None:
             body = clause.text.split("|", 2)[-1] if clause.kind == "table_row" else _NUMBERING.sub("", clause.text)
-            facts = self._facts[clause.id] = (bool(_FIGURE.search(normalize(body))), delegates(body),
-                                              clause.context + " " + body)
+            text = normalize(body)
+            facts = self._facts[clause.id] = (bool(_FIGURE.search(_YEAR.sub("", text))), bool(_FIGURE.search(text)),
+                                              delegates(body), clause.context + " " + body)
         return facts
 
     def unit_ok(self, clause: Clause, unit_class: str) -> bool:
         key = (clause.id, unit_class)
         if (ok := self._units.get(key)) is None:
-            ok = self._units[key] = answers_unit(self.clause_facts(clause)[2], unit_class)
+            ok = self._units[key] = answers_unit(self.clause_facts(clause)[3], unit_class)
         return ok
 
 
@@ -198,7 +203,7 @@ class Weighing:
     routed: set[str]
     ask_words: list[str] = field(default_factory=list)
     ask_unknown: list[str] = field(default_factory=list)
-    asked_groups: list[tuple[str, str]] = field(default_factory=list)
+    asked_groups: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     _seen: dict[str, Evidence] = field(default_factory=dict)
 
     def evidence(self, hits: list[Hit]) -> list[Evidence]:
@@ -209,7 +214,8 @@ class Weighing:
     def _weigh(self, h: Hit) -> Evidence:
         m, q, c = self.matcher, self.query, h.clause
         hay = m.haystack[c.id]
-        has_figure, delegating, _ = m.clause_facts(c)
+        figure, dated, delegating, _ = m.clause_facts(c)
+        has_figure = dated if q.asks_time else figure
         coverage = m.coverage(self.words, hay)
         e = self._seen[c.id] = Evidence(
             hit=h,
@@ -217,6 +223,7 @@ class Weighing:
             has_figure=has_figure,
             unit_ok=q.asked_unit is None or m.unit_ok(c, q.asked_unit),
             numbers_ok=all(n in hay for n in q.numbers),
+            years_ok=all(n in hay for n in q.numbers if _ASKED_YEAR.fullmatch(n)),
             words=self.words,
             unknown=self.unknown,
             ask_coverage=coverage if self.ask_words is self.words else m.coverage(self.ask_words, hay),

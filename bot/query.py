@@ -48,8 +48,12 @@ _ASKED_UNIT = (
     (re.compile(r"(?:多少|几)(?:个|家|所|组|项|块|类|支|处)"), "count"),
     (re.compile(r"几次|多少次"), "times"),
     (re.compile(r"比例|百分之|覆盖率|占比|多少成|几成|率(?:是|要达到|达到)?多少"), "share"),
+    # "低保标准是多少": a standard is a quantity with a unit (元, 平方米, 小时 …), not a year or a count.
+    (re.compile(r"标准(?:是|为|有)?多少"), "quantity"),
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A question about time: a year or a deadline answers it ("2025年", "年底前").
+_TIME = re.compile(r"哪一?年|什么时候|啥时候|何时|时限|期限|之前|前完成|几月|哪个月|到哪年|多久|多长时间|时间节点")
 # A sentence that asks something: one ending in a question mark, or an unterminated last one with
 # an interrogative word; one ending in 。 or ！ tells (十几位老人, 好几个 are not questions). A worker's
 # case ("我们社区有2800户…") comes first; the ask is the run of asking sentences at the end.
@@ -104,6 +108,7 @@ class Query:
         situation: the case told before the ask ("我们社区有2800户…"), empty when there is none.
         numbers: the numbers the ask states (the situation's "就6个", "1200平方米" describe the case).
         is_figure: the ask wants a number, date or deadline. is_list: it wants several things.
+        asks_time: the ask wants a date or a deadline (a calendar year answers it; it fills no other figure).
         asked_unit: the kind of figure asked for (``figures.UNIT_CLASSES`` key), if the ask names one.
         choice: set for multiple-choice questions.
         article: (document name or "", article number, paragraph or 0) for "《X》第N条第M款".
@@ -117,6 +122,7 @@ class Query:
     numbers: list[str] = field(default_factory=list)
     is_figure: bool = False
     is_list: bool = False
+    asks_time: bool = False
     asked_unit: str | None = None
     choice: Choice | None = None
     article: tuple[str, int, int] | None = None
@@ -189,6 +195,7 @@ def understand(question: str) -> Query:
         numbers=_NUMBER.findall(normal),
         is_figure=is_figure and choice is None,
         is_list=is_list,
+        asks_time=bool(_TIME.search(normal)),
         asked_unit=asked if choice is None else None,
         choice=choice,
         article=_article(text),

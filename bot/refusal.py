@@ -37,7 +37,6 @@ CALIBRATED_EMBEDDERS = ("use",)
 
 # An unknown word that names a place (郑州市, 洛阳市) points at another jurisdiction.
 _PLACE = re.compile(r"\w{2,}[市省县]")
-_YEAR = re.compile(r"(?:19|20)\d\d")
 
 
 def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
@@ -61,18 +60,27 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         # Read from the ask only: the case a worker tells ("就6个", 襄城县) is not what is asked.
         "numbers_ok": float(best.numbers_ok),
         # A year the ask names (2022年) that the clause does not: the clause speaks of another time.
-        "year_missing": float(any(_YEAR.fullmatch(n) and n not in best.hit.clause.context + best.hit.clause.text
-                                  for n in query.numbers)),
+        "year_missing": float(not best.years_ok),
         "other_place": float(any(_PLACE.fullmatch(w) for w in best.ask_unknown)),
         "unit_missing": float(query.asked_unit is not None and not best.unit_ok),
         "figure_missing": float(query.is_figure and not best.has_figure),
         # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
         "slot_unfilled": float((query.asked_unit is not None and not best.unit_ok) or (query.is_figure and not best.has_figure)
-                               or any(_YEAR.fullmatch(n) and n not in best.hit.clause.context + best.hit.clause.text
-                                      for n in query.numbers)),
+                               or not best.years_ok),
         "contrast": float(best.contrast),
         "situation": float(bool(query.situation)),
     }
+
+
+# A refusal by the model is named by the first of these signals that fired (what the user, the
+# question log and eval see); "low_confidence" when none did.
+_REASONS = (("other_place", "other_place"), ("year_missing", "unmatched_number"), ("unit_missing", "unmatched_unit"),
+            ("figure_missing", "no_figure"), ("contrast", "other_group"))
+
+
+def refusal_reason(sig: dict[str, float]) -> str:
+    """The machine-readable reason of a refusal the model decided on the signals ``sig``."""
+    return next((reason for name, reason in _REASONS if sig.get(name)), "low_confidence")
 
 
 def shipped_folder(embedder: str) -> tuple[str, ...]:
@@ -94,8 +102,9 @@ def hard_reason(query: Query, best: Evidence | None) -> str | None:
 def delegated(query: Query, best: Evidence) -> bool:
     """The ask wants a figure the best clause leaves to someone else ("具体办法和标准由省辖市人民政府
     制定") and does not state itself: the corpus has no such figure."""
-    asks_figure = query.asked_unit is not None or query.is_figure
-    return asks_figure and best.delegates and not (best.unit_ok and best.has_figure and query.asked_unit)
+    if query.asked_unit is not None:
+        return best.delegates and not best.unit_ok
+    return query.is_figure and best.delegates and not best.has_figure
 
 
 @dataclass

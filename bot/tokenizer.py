@@ -26,10 +26,15 @@ def _data_lines(name: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
-def contrast_pairs() -> list[tuple[str, str]]:
-    """(asked group, the other group) both ways round, from ``bot/data/contrasts.txt``."""
-    pairs = [tuple(normalize(w) for w in line.split("\t", 1)) for line in _data_lines("contrasts.txt")]
-    return [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
+def contrast_pairs() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(asked group, the other group, words that speak of both) both ways round, from
+    ``bot/data/contrasts.txt``."""
+    out = []
+    for line in _data_lines("contrasts.txt"):
+        a, b, *both = line.split("\t")
+        shared = tuple(normalize(w) for w in " ".join(both).split())
+        out += [(normalize(a), normalize(b), shared), (normalize(b), normalize(a), shared)]
+    return out
 
 
 class ChineseTokenizer:
