@@ -1,9 +1,10 @@
 """Fit the refusal model and the lexical gate on the dev splits; write them where the bot loads them
 for ``POLICYBOT_EMBEDDER`` (``bot/data``, or ``bot/data/use`` for the ``use`` embedder).
 
-    python benchmarks/calibrate.py [--dev eval/dev.jsonl eval/real-dev.jsonl]
+    python benchmarks/calibrate.py [--dev eval/dev.jsonl eval/real-dev.jsonl] [--extra labels.jsonl] [--out DIR]
 
-Only dev splits are used (never a test split). Both models see the signals of the serving
+Only dev splits are used (never a test split); ``--extra`` adds rows of the same contract, e.g.
+labelled questions from the log (``policy-bot labels export``). Both models see the signals of the serving
 decision path (``Decider.consider``), questions resolved in their conversation as in service.
 
 - Refusal: P(answerable) over the hybrid search's signals, on rows no hard rule decides. The
@@ -36,6 +37,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dev", type=Path, nargs="+",
                     default=[Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl")])
+    ap.add_argument("--extra", type=Path, nargs="*", default=[],
+                    help="extra training rows in the eval contract (policy-bot labels export), added to --dev")
     ap.add_argument("--out", type=Path, help="default: where the bot loads them from for POLICYBOT_EMBEDDER")
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--max-false-refusal", type=float, default=0.02, help="false-refusal budget on dev (small: a small dev set makes a loose budget overfit)")
@@ -46,11 +49,11 @@ def main() -> None:
     # Calibration looks at both searches' decisions itself (and the gate may not exist yet; nor, for
     # a newly calibrated embedder, the refusal model: the default's stands in, unused).
     bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}), refusal=CalibratedModel.load(None, "refusal.json"))
-    gold = [g for path in args.dev for g in load_gold(path)]
+    gold = [g for path in [*args.dev, *args.extra] for g in load_gold(path)]
     refusal, right = fit_refusal(bot, gold, args)
     gate = fit_gate(bot, gold, right, args.l2)
     for name, model in (("refusal", refusal), ("gate", gate)):
-        model.meta |= {"fitted_on": [str(p) for p in args.dev], "l2": args.l2}
+        model.meta |= {"fitted_on": [str(p) for p in [*args.dev, *args.extra]], "l2": args.l2}
         (args.out / f"{name}.json").write_text(model.to_json() + "\n", encoding="utf-8")
         print(f"{name}: " + ", ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
         print(f"  threshold {model.threshold:.2f}: {model.meta} -> {args.out / f'{name}.json'}")
