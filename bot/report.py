@@ -152,7 +152,11 @@ def build(store: Store, since: datetime, until: datetime | None = None, names: C
     down = [f for f in down if as_utc(datetime.fromisoformat(f["time"])) < until]
     hourly = until - since <= _HOURLY_UP_TO
     label = "%m-%d %H:00" if hourly else "%Y-%m-%d"
-    buckets: dict[str, list[int]] = {k: [0, 0] for k in _steps(since.astimezone(zone), until.astimezone(zone), hourly, label)}
+    # A session is charted hour by hour over its window; a longer window from its first question (it
+    # may start years before), either up to its end or now.
+    first = since if hourly or not rows else max(since, as_utc(datetime.fromisoformat(rows[0]["time"])))
+    end = min(until, datetime.now(timezone.utc))
+    buckets: dict[str, list[int]] = {k: [0, 0] for k in _steps(first.astimezone(zone), end.astimezone(zone), hourly, label)}
     clauses, docs = Counter(), Counter()
     for r in rows:
         local = datetime.fromisoformat(r["time"]).astimezone(zone)
@@ -203,8 +207,10 @@ def html_page(report: dict, stylesheet: str | None = None) -> str:
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    return Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape(["html.j2"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape(["html.j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["cell"] = lambda v: " ".join(str(v).split()).replace("|", "\\|")  # one Markdown table cell
+    return env
 
 
 def _template(name: str):
@@ -222,8 +228,10 @@ def charts(report: dict) -> dict[str, str]:
         x = range(len(buckets))
         ax.bar(x, [b["questions"] for b in buckets], color="#d0d7de", label="提问")
         ax.bar(x, [b["found"] for b in buckets], color="#1f883d", width=0.5, label="找到答案")
-        ax.set_xticks(list(x), [b["label"][-5:] if report["per"] == "hour" else b["label"][5:] for b in buckets],
-                      rotation=45 if len(buckets) > 12 else 0, ha="right" if len(buckets) > 12 else "center", fontsize=8)
+        every = -(-len(buckets) // 16)  # at most 16 labels
+        ticks = list(x)[::every]
+        ax.set_xticks(ticks, [(b["label"][-5:] if report["per"] == "hour" else b["label"][5:]) for b in buckets[::every]],
+                      rotation=45 if len(ticks) > 8 else 0, ha="right" if len(ticks) > 8 else "center", fontsize=8)
         ax.set_ylabel("提问数")
         rate = ax.twinx()
         rate.plot(list(x), [100 * b["found"] / b["questions"] if b["questions"] else float("nan") for b in buckets],

@@ -76,7 +76,7 @@ function render(item) {
     item.citations.forEach((c) => list.append(el("li", null, named(c.name))));
     given.append(list);
   } else {
-    given.append(el("span", "meta", "未找到答案" + (item.related.length ? "；当时列出的相关条款：" : "")));
+    given.append(el("span", "meta", "未找到答案" + (item.related.length ? "；下面是当时列出的相关条款（未直接回答），正确的一条可直接选中" : "")));
   }
   box.append(given);
   item.feedback.filter((f) => f.rating === "down").forEach((f) => box.append(el("div", "comment", "👎 " + (f.comment || "（没有写意见）"))));
@@ -88,7 +88,7 @@ function render(item) {
         body: JSON.stringify({ verdict, clause_id: clauseId || null }) });
       item.label = label;
       state.textContent = labelText(label);
-      box.querySelector(".picker")?.remove();
+      if (item.found) box.querySelector(".picker")?.remove();
     } catch (e) { state.textContent = "未能保存：" + e.message; }
   };
   const button = (text, cls, onClick) => {
