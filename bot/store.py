@@ -116,7 +116,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
         """Bring the schema to the newest Alembic revision (idempotent; safe to call on every start)."""
         from alembic import command
         from alembic.config import Config
@@ -127,7 +127,7 @@ class Store:
             if conn.dialect.name == "postgresql":  # several workers may start at once
                 conn.execute(text("SELECT pg_advisory_xact_lock(71717171)"))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def insert_answers(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:

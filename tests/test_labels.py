@@ -28,6 +28,31 @@ def _not_found(question: str, minutes_ago: int = 0, related: str = "xc-plan:s2.c
     return row | {"related": json.dumps([{"clause_id": related, "doc_id": "xc-plan", "score": 0.5}])}
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_log_from_before_labels_is_migrated_with_its_rows(kind, tmp_path, pg_database):
+    from sqlalchemy import text
+
+    from bot.store import Store
+
+    if kind == "sqlite":
+        old = Store(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    else:
+        old = Store(pg_database)
+        with old.engine.begin() as conn:  # back to the schema of revision 0001
+            conn.execute(text("DROP TABLE IF EXISTS labels, feedback, answers, alembic_version CASCADE"))
+    old.migrate("0001")
+    row = _row("升级前的问题")
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO answers (id, time, client, route, question, found, mode, citations, latency_ms) "
+                          "VALUES (:id, :time, :client, :route, :question, :found, :mode, :citations, :latency_ms)"),
+                     {k: row[k] for k in ("id", "time", "client", "route", "question", "found", "mode", "citations", "latency_ms")})
+    old.migrate()
+    [item], _ = old.questions()
+    assert (item["question"], item["related"], item["label"]) == ("升级前的问题", [], None)
+    assert old.set_label(row["id"], "correct", None, "key:a")["verdict"] == "correct"
+    old.engine.dispose()
+
+
 def test_a_label_is_attributed_timestamped_and_can_be_changed(store):
     row = _row()
     store.insert_answers([row])
