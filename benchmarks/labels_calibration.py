@@ -8,8 +8,8 @@ row's gold evidence (the answer was correct; wrong, and the right clause is the 
 evidence; or not in the documents), through ``Store.set_label``. ``policy-bot labels export``'s
 rows are split by topic (``topic:`` tags) into two halves. The refusal model and lexical gate are
 refitted by ``benchmarks/calibrate.py`` on the dev splits plus one half (``--extra``) into a
-temporary folder, and both the shipped models and the refitted ones are scored on the other half
-(its exported rows, and its original gold rows); then the halves swap.
+temporary folder, and scored on the other half (its exported rows, and its original gold rows)
+beside the shipped models and a refit on the dev splits alone; then the halves swap.
 """
 
 from __future__ import annotations
@@ -79,6 +79,8 @@ def main() -> None:
     half = {t: i % 2 for i, t in enumerate(topics)}
     print(f"{len(rows)} labelled questions exported ({sum('regression' in r.tags for r in rows)} regression, {skipped} skipped); "
           f"{len(topics)} topics split in two")
+    control = work / "models-control"  # the same refit without the labels: what the labels alone change
+    subprocess.run([sys.executable, "benchmarks/calibrate.py", "--out", str(control)], cwd=ROOT, check=True, capture_output=True, text=True)
     for side in (0, 1):
         train, test = work / f"labels-{side}.jsonl", work / f"held-out-{side}.jsonl"
         write_rows([r for r in rows if half[topic[r.question]] == side], train)
@@ -90,10 +92,10 @@ def main() -> None:
         subprocess.run([sys.executable, "benchmarks/calibrate.py", "--extra", str(train), "--out", str(models)], cwd=ROOT,
                        check=True, capture_output=True, text=True)
         for name, path in (("exported rows", test), ("original gold rows", original)):
-            before, after = evaluate(path, None), evaluate(path, models)
-            print(f"fit on half {side}, held-out half's {name}:")
+            shipped, before, after = evaluate(path, None), evaluate(path, control), evaluate(path, models)
+            print(f"fit on half {side}, held-out half's {name}: shipped models | refit on dev | refit on dev + labels")
             for k in METRICS:
-                print(f"  {k:20s} {before[k]!s:>8} -> {after[k]!s:>8}")
+                print(f"  {k:20s} {shipped[k]!s:>8} | {before[k]!s:>8} | {after[k]!s:>8}")
 
 
 if __name__ == "__main__":

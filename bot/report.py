@@ -52,22 +52,31 @@ def question_form(question: str) -> str:
     return _FILLER.sub("", normalize(question)) or normalize(question)
 
 
-def group_questions(rows: Iterable[dict]) -> list[dict]:
-    """Logged answers grouped by the form of their question (``question_form``), most asked first.
+def group_questions(rows: Iterable[dict], merge=group_similar, most: int = 1000) -> list[dict]:
+    """Logged answers grouped by question, most asked first: first by the form of the question
+    (``question_form``, linear), then the ``most`` most asked forms are merged by ``merge`` (which
+    groups wordings by meaning, e.g. ``group_similar``) applied to one wording of each.
 
     Returns:
         ``[{"question": the most common wording, "count", "found": answers found, "related":
         [clause ids shown as closest, most often first], "ids": [answer ids]}]``.
     """
-    groups: dict[str, dict] = {}
+    forms: dict[str, dict] = {}
     for r in rows:
-        g = groups.setdefault(question_form(r["question"]), {"wordings": Counter(), "found": 0, "related": Counter(), "ids": []})
+        g = forms.setdefault(question_form(r["question"]), {"wordings": Counter(), "found": 0, "related": Counter(), "ids": []})
         g["wordings"][r["question"]] += 1
         g["found"] += bool(r["found"])
         g["related"].update(c["clause_id"] for c in r.get("related") or [])
         g["ids"].append(r["id"])
-    out = [{"question": g["wordings"].most_common(1)[0][0], "count": sum(g["wordings"].values()), "found": g["found"],
-            "related": [c for c, _ in g["related"].most_common(3)], "ids": g["ids"]} for g in groups.values()]
+    ranked = sorted(forms.values(), key=lambda g: -sum(g["wordings"].values()))
+    head = {g["wordings"].most_common(1)[0][0]: g for g in ranked[:most]}
+    groups = [[head[q] for q in members] for members in merge(list(head))] + [[g] for g in ranked[most:]]
+    out = []
+    for members in groups:
+        wordings, related = sum((g["wordings"] for g in members), Counter()), sum((g["related"] for g in members), Counter())
+        out.append({"question": wordings.most_common(1)[0][0], "count": sum(wordings.values()),
+                    "found": sum(g["found"] for g in members), "related": [c for c, _ in related.most_common(3)],
+                    "ids": [i for g in members for i in g["ids"]]})
     return sorted(out, key=lambda g: -g["count"])
 
 

@@ -138,7 +138,7 @@ def test_the_report_shows_days_citations_unanswered_groups_and_down_votes(store,
     store.insert_feedback([{"answer_id": rows[3]["id"], "time": now(), "client": "x", "rating": "down", "comment": "引错了"}])
     data = usage.build(store, now() - timedelta(days=7))
     assert data["questions"] == 5 and data["found_rate"] == 0.4
-    assert [g["question"] for g in data["unanswered_groups"]] == ["社区工作者每年培训多少学时？", "社区工作者培训学时是多少？", "广场舞音量多少分贝？"]
+    assert data["unanswered_groups"][0]["count"] == 2  # the two wordings of the 学时 question, counted as one
     assert data["top_clauses"][0] == ("xc-plan:s2.c4.i1", 2)
     md, page = usage.markdown(data), usage.html_page(data)
     assert "引错了" in md and "data:image/svg+xml" in page and "http://" not in page.replace("http://www.w3.org", "")
