@@ -201,7 +201,7 @@ def _steps(start: datetime, end: datetime, hourly: bool, label: str, most: int =
 
 def markdown(report: dict) -> str:
     """The report as Markdown (for chat tools and e-mail)."""
-    return _template("report.md.j2").render(r=report, pct=_pct)
+    return template("report.md.j2").render(r=report, pct=_pct)
 
 
 def html_page(report: dict, stylesheet: str | None = None) -> str:
@@ -209,7 +209,7 @@ def html_page(report: dict, stylesheet: str | None = None) -> str:
     matplotlib), nothing loaded from elsewhere. ``stylesheet``: link this URL instead of inlining
     the styles (the server's pages allow no inline styles)."""
     css = None if stylesheet else (WEB / "report.css").read_text(encoding="utf-8")
-    return _template("report.html.j2").render(r=report, pct=_pct, charts=charts(report), css=css, stylesheet=stylesheet)
+    return template("report.html.j2").render(r=report, pct=_pct, charts=charts(report), css=css, stylesheet=stylesheet)
 
 
 @lru_cache(maxsize=None)
@@ -222,7 +222,8 @@ def _environment():
     return env
 
 
-def _template(name: str):
+def template(name: str):
+    """A template of bot/templates (HTML ones autoescaped)."""
     return _environment().get_template(name)
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -118,7 +119,9 @@ def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_e
         expect(item.locator(".label-state")).to_contain_text("已标注：回答错了，正确条款：《河南省实施《中华人民共和国城市居民委员会组织法》办法》 第九条第四款")
         expect(item.locator(".label-state")).to_contain_text("张老师")
         page.screenshot(path=str(ARTIFACTS / "admin-labels.png"), full_page=True)
-        page.goto(served.url + "/admin/report?since=2020-01-01T00:00:00Z")
+        session = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat(timespec="minutes").replace("+00:00", "Z")
+        page.goto(f"{served.url}/admin/report?since={session}")  # a training session: charted per hour
+        expect(page.locator("h2").nth(0)).to_have_text("每小时的提问与找到答案的比例")
         expect(page.locator("h1")).to_have_text("policy-bot 使用报告")
         expect(page.locator("img.chart").first).to_be_visible()
         assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")

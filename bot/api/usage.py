@@ -22,7 +22,7 @@ from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
 from bot.questionlog import QuestionLog, client_id, new_answer_id
 from bot.report import ClauseNames
-from bot.store import as_utc, now
+from bot.store import Store, as_utc, now
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 admin = APIRouter(prefix="/v1/admin", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
@@ -131,7 +131,8 @@ class Page(BaseModel):
     next: str | None = Field(description="Cursor for the next page (pass as ?cursor=…), null at the end")
 
 
-def _store(log: QuestionLog | None):
+def log_store(log: QuestionLog | None) -> Store:
+    """The log's store, or 404 when this server logs nothing."""
     if log is None:
         raise APIError(404, "logging_off", "answers are not logged on this server (POLICYBOT_QUESTION_LOG=off)")
     return log.store
@@ -156,10 +157,10 @@ def admin_questions(request: Request, log: Annotated[QuestionLog | None, Depends
                     since: Since = None, limit: Limit = 50, cursor: str | None = None, until: Since = None,
                     doc: Annotated[str | None, Query(max_length=64, description="Only answers citing this document id")] = None,
                     rating: Annotated[Literal["up", "down"] | None, Query(description="Only answers rated so")] = None) -> Page:
-    store = _store(log)
+    store = log_store(log)
     page = _page(lambda: store.questions(found=found, since=since and as_utc(since), until=until and as_utc(until), doc=doc,
                                          rating=rating, limit=limit, cursor=cursor))
-    names = _names(request)
+    names = clause_names(request)
     if names is not None:
         for item in page.items:
             for c in item["citations"] + item["related"]:
@@ -169,7 +170,7 @@ def admin_questions(request: Request, log: Annotated[QuestionLog | None, Depends
     return page
 
 
-def _names(request: Request) -> ClauseNames | None:
+def clause_names(request: Request) -> ClauseNames | None:
     """Readable clause names of the index being served (built once per loaded index)."""
     loaded = request.app.state.bot
     if loaded is None:
@@ -196,7 +197,7 @@ class LabelRequest(BaseModel):
 @admin.put("/labels/{answer_id}", summary="Label a logged answer (or change its label)")
 def put_label(answer_id: str, req: LabelRequest, request: Request, who: Annotated[Admin, Depends(require_admin)],
               log: Annotated[QuestionLog | None, Depends(get_log)]) -> dict:
-    store = _store(log)
+    store = log_store(log)
     if req.verdict == "wrong":
         loaded = request.app.state.bot
         if not req.clause_id:
@@ -209,7 +210,7 @@ def put_label(answer_id: str, req: LabelRequest, request: Request, who: Annotate
         raise APIError(404, "answer_not_found", f"no answer with id {answer_id!r}", param="answer_id") from exc
     except SQLAlchemyError as exc:
         raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
-    names = _names(request)
+    names = clause_names(request)
     if label["clause_id"] and names is not None:
         label["clause"] = _named(names, label["clause_id"])
     return label
@@ -218,14 +219,14 @@ def put_label(answer_id: str, req: LabelRequest, request: Request, who: Annotate
 @admin.get("/clauses", summary="Find the clause that answers a question (for a 'wrong' label)")
 def admin_clauses(request: Request, q: Annotated[str, Query(min_length=1, max_length=200)], limit: Limit = 8) -> list[dict]:
     bot = get_bot(request)
-    names = _names(request)
+    names = clause_names(request)
     return [{"clause_id": h.clause.id, "text": h.clause.text, **_named(names, h.clause.id)} for h in bot.search(q, min(limit, 20))]
 
 
 @admin.get("/feedback", response_model=Page, summary="Answer feedback with its question, newest first")
 def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
                    since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
-    store = _store(log)
+    store = log_store(log)
     return _page(lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
