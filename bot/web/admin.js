@@ -109,7 +109,7 @@ function render(item) {
 // the clauses shown then); one click on a result saves the label.
 function pick(box, item, send, closestOnly) {
   let picker = box.querySelector(".picker");
-  if (picker && !closestOnly) { picker.querySelector("input").focus(); return; }
+  if (picker && !closestOnly) { picker.querySelector("input").select(); return; }
   if (!picker) {
     picker = el("div", "picker");
     const search = el("input");
@@ -132,14 +132,17 @@ function pick(box, item, send, closestOnly) {
         results.append(li);
       });
     };
-    search.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); run(); } });
+    // Results follow the typing (no button to press): find the clause, pick it.
+    let timer = null;
+    search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 250); });
+    search.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(timer); run(); } });
     picker.append(search, results);
     box.append(picker);
     picker.run = run;
     picker.show = show_;
   }
   if (closestOnly) picker.show(item.related);
-  else picker.run();
+  else { picker.run(); picker.querySelector("input").select(); }
 }
 
 filters.addEventListener("click", (ev) => {
