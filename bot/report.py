@@ -117,7 +117,7 @@ class ClauseNames:
     @classmethod
     def from_build(cls, index_dir: Path) -> ClauseNames:
         """From the live build's files (no model loaded); empty when there is no build yet."""
-        from bot.indexing import current_build
+        from bot.files import current_build  # not bot.indexing: no search engine to import for a report
 
         build = current_build(index_dir)
         if build is None or not (build / "clauses.jsonl").exists():
