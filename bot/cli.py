@@ -345,7 +345,7 @@ def report(
         raise typer.Exit(2)
     settings = get_settings()
     data = usage.build(_store(), _since(since, settings.timezone), until and _since(until, settings.timezone),
-                       names=usage.ClauseNames.from_build(settings.index_dir), tz=settings.timezone)
+                       names=usage.ClauseNames.from_build(settings.index_dir, settings.corpus_dir), tz=settings.timezone)
     text = {"md": usage.markdown, "html": usage.html_page, "csv": usage.csv_rows}[fmt](data)
     if out:
         out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")

@@ -15,7 +15,7 @@ import logging
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -52,7 +52,8 @@ def question_form(question: str) -> str:
     return _FILLER.sub("", normalize(question)) or normalize(question)
 
 
-def group_questions(rows: Iterable[dict], merge=group_similar, most: int = 1000) -> list[dict]:
+def group_questions(rows: Iterable[dict], merge: Callable[[list[str]], list[list[str]]] = group_similar,
+                    most: int = 1000) -> list[dict]:
     """Logged answers grouped by question, most asked first: first by the form of the question
     (``question_form``, linear), then the ``most`` most asked forms are merged by ``merge`` (which
     groups wordings by meaning, e.g. ``group_similar``) applied to one wording of each.
@@ -115,13 +116,19 @@ class ClauseNames:
         return cls({d.id: d.title for d in index.documents.values()}, index.clauses)
 
     @classmethod
-    def from_build(cls, index_dir: Path) -> ClauseNames:
-        """From the live build's files (no model loaded); empty when there is no build yet."""
+    def from_build(cls, index_dir: Path, corpus_dir: Path | None = None) -> ClauseNames:
+        """From the live build's files (no model loaded); with no build yet, documents are named from
+        the catalog in ``corpus_dir`` and clauses by their document only."""
         from bot.files import current_build  # not bot.indexing: no search engine to import for a report
 
         build = current_build(index_dir)
         if build is None or not (build / "clauses.jsonl").exists():
-            return cls({}, [])
+            from bot.corpus import load_catalog
+
+            try:
+                return cls({d.id: d.title for d in load_catalog(corpus_dir)} if corpus_dir else {}, [])
+            except (OSError, ValueError):
+                return cls({}, [])
         documents = json.loads((build / "documents.json").read_text(encoding="utf-8"))
         with open(build / "clauses.jsonl", encoding="utf-8") as fh:
             return cls({d["id"]: d["title"] for d in documents}, (json.loads(line) for line in fh))

@@ -116,6 +116,7 @@ def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_e
         item.locator(".picker li", has_text="第九条第四款").first.locator("button").click()  # action 2
         expect(item.locator(".label-state")).to_contain_text("已标注：回答错了，正确条款：《河南省实施《中华人民共和国城市居民委员会组织法》办法》 第九条第四款")
         expect(item.locator(".label-state")).to_contain_text("张老师")
+        ARTIFACTS.mkdir(exist_ok=True)  # ignored by git (.gitignore)
         page.screenshot(path=str(ARTIFACTS / "admin-labels.png"), full_page=True)
         session = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat(timespec="minutes").replace("+00:00", "Z")
         page.goto(f"{served.url}/admin/report?since={session}")  # a training session: charted per hour

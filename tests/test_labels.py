@@ -160,3 +160,10 @@ def test_the_report_window_has_an_end(store):
     store.insert_answers([_row("早", minutes_ago=120), _row("晚", minutes_ago=5)])
     data = usage.build(store, now() - timedelta(hours=3), now() - timedelta(hours=1))
     assert [r["question"] for r in data["rows"]] == ["早"]
+
+
+def test_without_an_index_documents_are_still_named_from_the_catalog(tmp_path):
+    from tests.conftest import CORPUS
+
+    names = ClauseNames.from_build(tmp_path / "no-index", CORPUS)
+    assert str(names.clause("xc-plan:s2.c4.i1")) == "《许昌市“十四五”城乡社区服务体系建设规划》"
