@@ -1,10 +1,12 @@
 """Fit the ranker, the refusal model and the lexical gate on labelled questions; write them where
 the bot loads them for ``POLICYBOT_EMBEDDER`` (``bot/data``, or ``bot/data/use`` for the ``use`` embedder).
 
-    python benchmarks/calibrate.py [--fit eval/dev.jsonl eval/real-dev.jsonl … ../shared/questions/train.jsonl]
+    python benchmarks/calibrate.py [--fit eval/dev.jsonl … ../shared/questions/train.jsonl] [--extra labels.jsonl] [--out DIR]
 
 Only development rows are used (never a test split): the project's dev splits and, when the folder
-is there, the questions written outside the team for fitting (``../shared/questions/train.jsonl``).
+is there, the questions written outside the team for fitting (``../shared/questions/train.jsonl``);
+``--extra`` adds rows of the same contract, e.g. labelled questions from the log (``policy-bot
+labels export``).
 All three models see the signals of the serving decision path (``Decider.candidates`` and
 ``Decider.consider``), questions resolved in their conversation as in service, and are fitted by
 scikit-learn's logistic regression; choices are made on cross-validation folds grouped by question.
@@ -57,6 +59,8 @@ REPEATS = 5
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--fit", type=Path, nargs="+", default=DEV_SETS + ([SHARED_TRAIN] if SHARED_TRAIN.exists() else []))
+    ap.add_argument("--extra", type=Path, nargs="*", default=[],
+                    help="extra training rows in the eval contract (policy-bot labels export), added to --fit")
     ap.add_argument("--out", type=Path, help="default: where the bot loads them from for POLICYBOT_EMBEDDER")
     ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the lexical gate")
     args = ap.parse_args()
@@ -67,6 +71,7 @@ def main() -> None:
     # newly calibrated embedder: the default's stand in, refitted here before they are used).
     bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}),
                     refusal=CalibratedModel.load(None, "refusal.json"), ranker=CalibratedModel.load(None, "ranker.json"))
+    args.fit += args.extra
     gold = [g for path in args.fit for g in load_gold(path)]
     ranker = fit_ranker(bot, gold)
     bot.decider.ranker = ranker

@@ -313,12 +313,11 @@ def _store():
     return store
 
 
-def _since(value: str):
-    """"7d", "24h" or an ISO date, as a UTC time."""
+def _since(value: str, tz: str = "UTC"):
+    """"7d", "24h", an ISO date or an ISO time as a UTC time; a time without a zone is in ``tz``."""
     import re
     from datetime import datetime, timedelta, timezone
-
-    from bot.store import as_utc
+    from zoneinfo import ZoneInfo
 
     m = re.fullmatch(r"(\d+)([dh])", value)
     if m:
@@ -326,25 +325,30 @@ def _since(value: str):
     try:
         t = datetime.fromisoformat(value)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] --since/--before {value!r}: use 7d, 24h or a date YYYY-MM-DD")
+        err.print(f"[red]error:[/red] --since/--until/--before {value!r}: use 7d, 24h, a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM")
         raise typer.Exit(2) from exc
-    return as_utc(t)
+    return (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))).astimezone(timezone.utc)
 
 
 @app.command()
 def report(
-    since: Annotated[str, typer.Option(help="7d, 24h or a date YYYY-MM-DD.")] = "7d",
+    since: Annotated[str, typer.Option(help="Start: 7d, 24h, a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM (POLICYBOT_TIMEZONE).")] = "7d",
+    until: Annotated[Optional[str], typer.Option(help="End (excluded), same forms; default: now.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="md, html or csv.")] = "md",
     out: Annotated[Optional[Path], typer.Option(help="Write here; default: stdout.")] = None,
     gold_candidates: Annotated[Optional[Path], typer.Option("--gold-candidates", help="Also write unanswered and 👎 questions as eval rows to label.")] = None,
 ) -> None:
-    """What users asked, what went unanswered, which answers they marked wrong (from the question log)."""
+    """What users asked, what went unanswered, which answers they marked wrong (from the question log).
+
+    A training session: --since 2026-11-30T09:00 --until 2026-11-30T12:00 (hours of POLICYBOT_TIMEZONE)."""
     from bot import report as usage
 
     if fmt not in ("md", "html", "csv"):
         err.print("[red]error:[/red] --format must be md, html or csv")
         raise typer.Exit(2)
-    data = usage.build(_store(), _since(since))
+    settings = get_settings()
+    data = usage.build(_store(), _since(since, settings.timezone), until and _since(until, settings.timezone),
+                       names=usage.ClauseNames.from_build(settings.index_dir, settings.corpus_dir), tz=settings.timezone)
     text = {"md": usage.markdown, "html": usage.html_page, "csv": usage.csv_rows}[fmt](data)
     if out:
         out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
@@ -366,6 +370,24 @@ def log_purge(before: Annotated[str, typer.Option("--before", help="A date YYYY-
     """Delete logged answers (and their feedback) older than a date."""
     deleted = _store().purge(_since(before))
     console.print(f"deleted {deleted} answers")
+
+
+labels_app = typer.Typer(help="Labels set on /admin (correct, wrong + the right clause, not in the documents).", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("export")
+def labels_export(out: Annotated[Path, typer.Option("--out", dir_okay=False, help="JSON Lines in the eval contract.")]) -> None:
+    """Write every labelled question as an eval row: `policy-bot eval --gold FILE` scores them,
+    `benchmarks/calibrate.py --extra FILE` fits on them; rows the bot got wrong are tagged regression."""
+    from bot.labels import export_rows, write_rows
+    from bot.report import ClauseNames
+
+    rows, skipped = export_rows(_store().labelled(), ClauseNames.from_build(get_settings().index_dir))
+    write_rows(rows, out)
+    regressions = sum("regression" in r.tags for r in rows)
+    err.print(f"{len(rows)} labelled questions ({regressions} the bot got wrong, tagged regression) -> {out}"
+              + (f"; {skipped} skipped: their clause is no longer in the index" if skipped else ""))
 
 
 def _plan_clauses(doc_id: str | None, section: str | None):

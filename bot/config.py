@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL of the log store; default a SQLite file in index_dir. "
                                      "postgresql+psycopg://… for a store shared by several processes or machines.")
     log_retention_days: int = Field(180, ge=0, description="Logged answers older than this are purged daily (0: keep).")
+    timezone: str = Field("Asia/Shanghai", description="Time zone of the report and the admin page: times shown, hours "
+                          "charted, and `report --since/--until` times written without a zone.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}; e.g. Asia/Shanghai or UTC") from exc
+        return name
 
     @field_validator("api_key", "admin_key", "milvus_token")
     @classmethod

@@ -1,4 +1,5 @@
-"""Writing files so that readers see the old content or the new one, never a half-written file."""
+"""Writing files so that readers see the old content or the new one, never a half-written file; the
+pointer to the live index build (``indexes/CURRENT``), swapped that way."""
 
 from __future__ import annotations
 
@@ -24,3 +25,16 @@ def write_atomic(path: Path, data: str | bytes | Callable[[BinaryIO], None]) -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The live build folder, or None when nothing has been built."""
+    pointer = index_dir / "CURRENT"
+    if not pointer.exists():
+        return None
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    path = index_dir / "builds" / name
+    return path if name and (path / "manifest.json").exists() else None

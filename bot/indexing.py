@@ -28,7 +28,7 @@ from bot.chunking import parse_clauses
 from bot.config import Settings, get_settings
 from bot.corpus import corpus_hash, load_catalog, read_text
 from bot.embedding import load_embedder
-from bot.files import write_atomic
+from bot.files import current_build, write_atomic
 from bot.models import Clause, Document
 from bot.postings import Postings, write_tables
 from bot.tokenizer import ChineseTokenizer
@@ -94,19 +94,6 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
         "max_clause_chars": settings.max_clause_chars,
         "tokenizer": _tokenizer_hash(),
     }
-
-
-def current_build(index_dir: Path) -> Path | None:
-    """The live build folder, or None when nothing has been built."""
-    pointer = index_dir / "CURRENT"
-    if not pointer.exists():
-        return None
-    try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    path = index_dir / "builds" / name
-    return path if name and (path / "manifest.json").exists() else None
 
 
 def _file_record(path: Path) -> dict:

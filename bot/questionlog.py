@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.metrics import LOG_DROPPED, LOG_QUEUE, LOG_WRITTEN
-from bot.models import Answer
+from bot.models import Answer, Citation
 from bot.store import Store, now
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,13 @@ def answer_row(answer: Answer, answer_id: str, client: str, route: str, time: da
         "id": answer_id, "time": time, "client": client, "route": route, "question": answer.question,
         "resolved_question": answer.resolved_question, "found": answer.found, "reason": answer.reason,
         "mode": answer.mode, "guard": answer.guard.action if answer.guard else None,
-        "citations": json.dumps([{"clause_id": c.clause_id, "doc_id": c.doc_id, "score": c.score} for c in answer.citations]),
+        "citations": _clause_refs(answer.citations), "related": _clause_refs(answer.related) if answer.related else None,
         "latency_ms": answer.latency_ms,
     }
+
+
+def _clause_refs(citations: list[Citation]) -> str:
+    return json.dumps([{"clause_id": c.clause_id, "doc_id": c.doc_id, "score": c.score} for c in citations])
 
 
 class QuestionLog:

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text, and_,
-                        create_engine, delete, event, func, insert, or_, select, text)
+                        create_engine, delete, event, func, insert, or_, select, text, update)
 from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ answers = Table(
     Column("guard", String(16)),
     Column("citations", Text, nullable=False),  # JSON: [{"clause_id", "doc_id", "score"}]
     Column("latency_ms", Float, nullable=False),
+    Column("related", Text),  # JSON, not-found answers: the closest clauses shown, [{"clause_id", "doc_id", "score"}]
 )
 
 feedback = Table(
@@ -43,6 +44,20 @@ feedback = Table(
     Column("client", String(64), nullable=False),
     Column("rating", String(8), nullable=False),
     Column("comment", Text),
+)
+
+VERDICTS = ("correct", "wrong", "not_in_documents")
+
+labels = Table(
+    "labels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("answer_id", String(32), ForeignKey("answers.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("verdict", String(16), nullable=False),  # one of VERDICTS
+    Column("clause_id", String(128)),  # "wrong": the clause that answers the question
+    Column("admin", String(64), nullable=False),  # who labelled: a hash of the admin key, never the key
+    Column("admin_name", String(64)),  # the name the labeller gave on the page, if any
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False, index=True),
 )
 
 
@@ -81,6 +96,11 @@ def _after(table: Table, cursor: str | None):
     return or_(table.c.time < t, and_(table.c.time == t, table.c.id < key))
 
 
+def _label_item(r) -> dict:
+    return {"answer_id": r.answer_id, "verdict": r.verdict, "clause_id": r.clause_id, "admin": r.admin,
+            "admin_name": r.admin_name, "created": as_utc(r.created).isoformat(), "updated": as_utc(r.updated).isoformat()}
+
+
 def as_utc(value: datetime) -> datetime:
     """``value`` with its time zone; a naive time (SQLite returns them, users type them) is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -96,7 +116,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
         """Bring the schema to the newest Alembic revision (idempotent; safe to call on every start)."""
         from alembic import command
         from alembic.config import Config
@@ -107,7 +127,7 @@ class Store:
             if conn.dialect.name == "postgresql":  # several workers may start at once
                 conn.execute(text("SELECT pg_advisory_xact_lock(71717171)"))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def insert_answers(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:
@@ -122,16 +142,75 @@ class Store:
             return conn.execute(select(answers.c.id).where(answers.c.id == answer_id)).first() is not None
 
     def questions(self, *, found: bool | None = None, since: datetime | None = None, limit: int = 50,
-                  cursor: str | None = None) -> tuple[list[dict], str | None]:
-        """Logged answers, newest first, ``limit`` at a time; the cursor continues after the last."""
+                  cursor: str | None = None, until: datetime | None = None, doc: str | None = None,
+                  rating: str | None = None) -> tuple[list[dict], str | None]:
+        """Logged answers, newest first, ``limit`` at a time; the cursor continues after the last.
+
+        Args:
+            found: only answered (True) or unanswered (False) questions.
+            since, until: only answers in ``[since, until)``.
+            doc: only answers citing (or, not found, showing as closest) this document id.
+            rating: only answers with feedback of this rating ("down": 👎).
+
+        Each item carries its ``label`` (or None) and its ``feedback`` ([{"rating", "comment"}]).
+        """
         query = select(answers).order_by(answers.c.time.desc(), answers.c.id.desc()).limit(limit + 1)
-        for cond in (found is not None and answers.c.found == found, since and answers.c.time >= since, _after(answers, cursor)):
+        conds = [found is not None and answers.c.found == found, since and answers.c.time >= since,
+                 until and answers.c.time < until, _after(answers, cursor)]
+        if doc:  # the JSON columns are written by json.dumps with its default separators
+            needle = json.dumps({"doc_id": doc}, ensure_ascii=True)[1:-1]
+            conds.append(or_(answers.c.citations.contains(needle, autoescape=True),
+                             answers.c.related.contains(needle, autoescape=True)))
+        if rating:
+            conds.append(answers.c.id.in_(select(feedback.c.answer_id).where(feedback.c.rating == rating)))
+        for cond in conds:
             if cond is not None and cond is not False:
                 query = query.where(cond)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        items = [self._answer_item(r) for r in rows[:limit]]
+            items = [self._answer_item(r) for r in rows[:limit]]
+            ids = [i["id"] for i in items]
+            marks = {r.answer_id: _label_item(r) for r in conn.execute(select(labels).where(labels.c.answer_id.in_(ids)))}
+            said: dict[str, list[dict]] = {}
+            for r in conn.execute(select(feedback).where(feedback.c.answer_id.in_(ids)).order_by(feedback.c.time)):
+                said.setdefault(r.answer_id, []).append({"rating": r.rating, "comment": r.comment})
+        for item in items:
+            item["label"], item["feedback"] = marks.get(item["id"]), said.get(item["id"], [])
         return items, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+    def set_label(self, answer_id: str, verdict: str, clause_id: str | None, admin: str,
+                  admin_name: str | None = None) -> dict:
+        """Label a logged answer, or change its label (who and when are recorded with it).
+
+        Raises:
+            KeyError: no answer with ``answer_id``.
+            ValueError: an unknown verdict, or "wrong" without the right clause.
+        """
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
+        if verdict == "wrong" and not clause_id:
+            raise ValueError("a 'wrong' label names the clause that answers the question")
+        values = {"verdict": verdict, "clause_id": clause_id if verdict == "wrong" else None, "admin": admin,
+                  "admin_name": admin_name or None, "updated": now()}
+        with self.engine.begin() as conn:
+            if conn.execute(select(answers.c.id).where(answers.c.id == answer_id)).first() is None:
+                raise KeyError(answer_id)
+            done = conn.execute(update(labels).where(labels.c.answer_id == answer_id).values(**values)).rowcount
+            if not done:
+                conn.execute(insert(labels).values(answer_id=answer_id, created=values["updated"], **values))
+            row = conn.execute(select(labels).where(labels.c.answer_id == answer_id)).one()
+        return _label_item(row)
+
+    def labelled(self) -> list[dict]:
+        """Every label with the answer it is about (question, found, citations), oldest label first."""
+        query = (select(labels, answers.c.question, answers.c.resolved_question, answers.c.found, answers.c.reason,
+                        answers.c.citations, answers.c.time.label("asked"))
+                 .join(answers, answers.c.id == labels.c.answer_id).order_by(labels.c.updated, labels.c.id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_label_item(r) | {"question": r.question, "resolved_question": r.resolved_question, "found": r.found,
+                                  "reason": r.reason, "citations": json.loads(r.citations),
+                                  "asked": as_utc(r.asked).isoformat()} for r in rows]
 
     def feedback_items(self, *, since: datetime | None = None, rating: str | None = None, limit: int = 50,
                        cursor: str | None = None) -> tuple[list[dict], str | None]:
@@ -153,12 +232,16 @@ class Store:
     def _answer_item(r) -> dict:
         return {"id": r.id, "time": as_utc(r.time).isoformat(), "client": r.client, "route": r.route, "question": r.question,
                 "resolved_question": r.resolved_question, "found": r.found, "reason": r.reason, "mode": r.mode,
-                "guard": r.guard, "citations": json.loads(r.citations), "latency_ms": r.latency_ms}
+                "guard": r.guard, "citations": json.loads(r.citations), "latency_ms": r.latency_ms,
+                "related": json.loads(r.related) if r.related else []}
 
-    def answers_since(self, since: datetime) -> list[dict]:
-        """Every logged answer since ``since``, oldest first (for reports)."""
+    def answers_since(self, since: datetime, until: datetime | None = None) -> list[dict]:
+        """Every logged answer in ``[since, until)``, oldest first (for reports)."""
+        query = select(answers).where(answers.c.time >= since).order_by(answers.c.time)
+        if until is not None:
+            query = query.where(answers.c.time < until)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(answers).where(answers.c.time >= since).order_by(answers.c.time)).all()
+            rows = conn.execute(query).all()
         return [self._answer_item(r) for r in rows]
 
     def purge(self, before: datetime) -> int:
@@ -166,6 +249,7 @@ class Store:
         with self.engine.begin() as conn:
             old = select(answers.c.id).where(answers.c.time < before)
             conn.execute(delete(feedback).where(feedback.c.answer_id.in_(old)))
+            conn.execute(delete(labels).where(labels.c.answer_id.in_(old)))
             return conn.execute(delete(answers).where(answers.c.time < before)).rowcount
 
     def count(self) -> int:

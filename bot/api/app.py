@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
-from bot.api import ask, chat, training, usage
+from bot.api import admin, ask, chat, training, usage
 from bot.api.deps import require_api_key
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
@@ -108,7 +108,7 @@ class RequestMetrics:
     """Requests and latency per route family (a fixed set of labels, whatever the path)."""
 
     ROUTES = ("/v1/ask", "/v1/search", "/v1/chat/completions", "/v1/feedback", "/v1/admin", "/v1/clauses", "/v1/documents",
-              "/v1/quiz", "/healthz", "/readyz", "/metrics")
+              "/v1/quiz", "/healthz", "/readyz", "/metrics", "/admin")
 
     def __init__(self, app) -> None:
         self.app = app
@@ -228,6 +228,7 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     app.include_router(usage.router, dependencies=secured)
     app.include_router(usage.admin, dependencies=[Depends(usage.require_admin)])
     app.include_router(usage.metrics)
+    app.include_router(admin.pages)
 
     # async: liveness and readiness run on the event loop, never queued behind answers in the thread pool.
     @app.get("/healthz", include_in_schema=False)

@@ -18,9 +18,11 @@ logger = logging.getLogger(__name__)
 class APIError(Exception):
     """An error with an HTTP status and a stable machine-readable code."""
 
-    def __init__(self, status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None):
+    def __init__(self, status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.type, self.param = status, code, message, type_, param
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
@@ -31,7 +33,9 @@ def error_response(status: int, code: str, message: str, type_: str = "invalid_r
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.type, exc.param)
+        response = error_response(exc.status, exc.code, exc.message, exc.type, exc.param)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(InvalidQuestion)
     async def _invalid_question(_: Request, exc: InvalidQuestion) -> JSONResponse:

@@ -3,8 +3,10 @@ maintainers read both (``/v1/admin/…``, behind ``POLICYBOT_ADMIN_KEY``); ``/me
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -13,13 +15,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.api.deps import bearer_token
+from bot.api.deps import bearer_token, get_bot
 from bot.api.errors import APIError
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
 from bot.questionlog import QuestionLog, client_id, new_answer_id
-from bot.store import as_utc, now
+from bot.report import ClauseNames
+from bot.store import Store, as_utc, now
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 admin = APIRouter(prefix="/v1/admin", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
@@ -82,15 +85,45 @@ def _known(log: QuestionLog, answer_id: str) -> bool:
     return False
 
 
-def require_admin(request: Request) -> None:
-    """``Authorization: Bearer <POLICYBOT_ADMIN_KEY>``; the ordinary API key is refused (403)."""
-    settings = request.app.state.settings
+@dataclass(frozen=True)
+class Admin:
+    """Who is using the admin routes: a hash of the admin key, and the name given with it (if any)."""
+
+    id: str
+    name: str | None = None
+
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="policy-bot admin", charset="UTF-8"'}
+
+
+def _admin_credentials(request: Request) -> tuple[str, str | None]:
+    """The key (and name) of ``Authorization: Bearer <key>``, or of ``Basic`` (name:key), which a
+    browser asks for when it opens /admin; empty when neither is sent."""
     token = bearer_token(request)
+    if token:
+        return token, None
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", None
+    try:
+        name, _, key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return "", None
+    return key, (name.strip()[:64] or None)
+
+
+def require_admin(request: Request) -> Admin:
+    """``Authorization: Bearer <POLICYBOT_ADMIN_KEY>`` (or Basic with the key as password, for the
+    /admin pages in a browser); no key 401, the ordinary API key or any other 403."""
+    settings = request.app.state.settings
+    token, name = _admin_credentials(request)
     if not token:
-        raise APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error")
+        raise APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error",
+                       headers=CHALLENGE)
     key = settings.admin_key
     if key is None or not secrets.compare_digest(token.encode(), key.get_secret_value().encode()):
         raise APIError(403, "forbidden", "this key may not read the question log", type_="permission_error")
+    return Admin(client_id(token, None), name)
 
 
 class Page(BaseModel):
@@ -98,7 +131,8 @@ class Page(BaseModel):
     next: str | None = Field(description="Cursor for the next page (pass as ?cursor=…), null at the end")
 
 
-def _store(log: QuestionLog | None):
+def log_store(log: QuestionLog | None) -> Store:
+    """The log's store, or 404 when this server logs nothing."""
     if log is None:
         raise APIError(404, "logging_off", "answers are not logged on this server (POLICYBOT_QUESTION_LOG=off)")
     return log.store
@@ -118,17 +152,81 @@ Since = Annotated[datetime | None, Query(description="ISO time; only newer items
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@admin.get("/questions", response_model=Page, summary="Logged questions, newest first")
-def admin_questions(log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None, since: Since = None,
-                    limit: Limit = 50, cursor: str | None = None) -> Page:
-    store = _store(log)
-    return _page(lambda: store.questions(found=found, since=since and as_utc(since), limit=limit, cursor=cursor))
+@admin.get("/questions", response_model=Page, summary="Logged questions, newest first, with their label and feedback")
+def admin_questions(request: Request, log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None,
+                    since: Since = None, limit: Limit = 50, cursor: str | None = None, until: Since = None,
+                    doc: Annotated[str | None, Query(max_length=64, description="Only answers citing this document id")] = None,
+                    rating: Annotated[Literal["up", "down"] | None, Query(description="Only answers rated so")] = None) -> Page:
+    store = log_store(log)
+    page = _page(lambda: store.questions(found=found, since=since and as_utc(since), until=until and as_utc(until), doc=doc,
+                                         rating=rating, limit=limit, cursor=cursor))
+    names = clause_names(request)
+    if names is not None:
+        for item in page.items:
+            for c in item["citations"] + item["related"]:
+                c["name"] = _named(names, c["clause_id"])
+            if item["label"] and item["label"]["clause_id"]:
+                item["label"]["clause"] = _named(names, item["label"]["clause_id"])
+    return page
+
+
+def clause_names(request: Request) -> ClauseNames | None:
+    """Readable clause names of the index being served (built once per loaded index)."""
+    loaded = request.app.state.bot
+    if loaded is None:
+        return None
+    cached = getattr(request.app.state, "clause_names", None)
+    if cached is None or cached[0] is not loaded.index:
+        cached = (loaded.index, ClauseNames.from_index(loaded.index))
+        request.app.state.clause_names = cached
+    return cached[1]
+
+
+def _named(names: ClauseNames, clause_id: str) -> dict:
+    n = names.clause(clause_id)
+    return {"title": n.title, "ref": n.ref, "words": n.words}
+
+
+class LabelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["correct", "wrong", "not_in_documents"] = Field(
+        description="correct; wrong (clause_id: the clause that answers it); not_in_documents")
+    clause_id: str | None = Field(None, max_length=128, description="For 'wrong': the right clause (GET /v1/admin/clauses finds it)")
+
+
+@admin.put("/labels/{answer_id}", summary="Label a logged answer (or change its label)")
+def put_label(answer_id: str, req: LabelRequest, request: Request, who: Annotated[Admin, Depends(require_admin)],
+              log: Annotated[QuestionLog | None, Depends(get_log)]) -> dict:
+    store = log_store(log)
+    if req.verdict == "wrong":
+        loaded = request.app.state.bot
+        if not req.clause_id:
+            raise APIError(422, "clause_required", "a 'wrong' label names the clause that answers the question", param="clause_id")
+        if loaded is not None and req.clause_id not in loaded.index.clause_positions:
+            raise APIError(422, "unknown_clause", f"no clause {req.clause_id!r} in the index", param="clause_id")
+    try:
+        label = store.set_label(answer_id, req.verdict, req.clause_id, who.id, who.name)
+    except KeyError as exc:
+        raise APIError(404, "answer_not_found", f"no answer with id {answer_id!r}", param="answer_id") from exc
+    except SQLAlchemyError as exc:
+        raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
+    names = clause_names(request)
+    if label["clause_id"] and names is not None:
+        label["clause"] = _named(names, label["clause_id"])
+    return label
+
+
+@admin.get("/clauses", summary="Find the clause that answers a question (for a 'wrong' label)")
+def admin_clauses(request: Request, q: Annotated[str, Query(min_length=1, max_length=200)], limit: Limit = 8) -> list[dict]:
+    bot = get_bot(request)
+    names = clause_names(request)
+    return [{"clause_id": h.clause.id, "text": h.clause.text, **_named(names, h.clause.id)} for h in bot.search(q, min(limit, 20))]
 
 
 @admin.get("/feedback", response_model=Page, summary="Answer feedback with its question, newest first")
 def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
                    since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
-    store = _store(log)
+    store = log_store(log)
     return _page(lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
