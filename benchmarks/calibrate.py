@@ -136,7 +136,8 @@ def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[CalibratedMod
         q, d = bot.consider(g.question, g.history)
         ok = g.answerable and d.reason is None and answer_correct(bot.compose(q, d).answer, g.keywords)
         rows.append((g.answerable, ok, d.reason, q, d))
-    soft = [(a, ok, signals(d.query, d.chosen[0], d.evidence)) for a, ok, hard, _, d in rows if hard is None]
+    # Rows a sure rule decides, and exam questions whose option the text decides, never reach the model.
+    soft = [(a, ok, signals(d.query, d.chosen[0], d.evidence)) for a, ok, hard, _, d in rows if hard is None and d.choice is None]
     y = np.array([float(ok) for _, ok, _ in soft])
     x = np.array([[s[f] for f in REFUSAL_FEATURES] for *_, s in soft])
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0)
@@ -160,13 +161,13 @@ def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[CalibratedMod
     top = float(mean.max())
     answered = oof >= model.threshold
     n_ans = sum(a for a, *_ in rows)
-    refused = sum(a and h is not None for a, _, h, *_ in rows) + int((~answered & answerable).sum())
+    refused = sum(a and h is not None for a, _, h, *_ in rows) + int((~answered & answerable).sum())  # of all answerable
     model.meta = {"rows": len(rows), "soft_rows": len(soft), "c": c, "oof_utility": round(top, 4),
                   "oof_answer_accuracy": round(float((answered & (y == 1)).sum()) / max(n_ans, 1), 4),
                   "oof_false_refusal_rate": round(refused / max(n_ans, 1), 4)}
     right = []
     for answerable, ok, hard, q, d in rows:
-        answers = hard is None and model.says_yes(signals(d.query, d.chosen[0], d.evidence))
+        answers = hard is None and (d.choice is not None or model.says_yes(signals(d.query, d.chosen[0], d.evidence)))
         right.append(answers and ok if answerable else not answers)
     return model, right
 

@@ -79,7 +79,7 @@ def _windows(text: str, size: int) -> list[str]:
 def judge(option: str, ev: Evidence, matcher: Matcher) -> Verdict:
     """``option`` against one clause: the share of its words the clause covers, and whether the
     clause states its figures otherwise or says the opposite about it."""
-    words = matcher.words(option)
+    words = matcher.words(normalize_figures(option))
     text = normalize_figures(ev.hit.clause.context + "。" + ev.hit.clause.text)
     # The part of the clause the option speaks of: the sentence, phrase or pair of phrases covering
     # most of its words. A distractor borrows words from all over a clause ("市县党委书记…直接责任人"

@@ -80,7 +80,7 @@ class Decider:
             if quick.reason is None and decided and self._gate.says_yes(signals(query, quick.chosen[0], quick.evidence)):
                 return replace(quick, lexical=True)
         d = self.consider(query, top_k, docs, weighing=weighing)
-        if d.reason is None:
+        if d.reason is None and d.choice is None:  # an exam question whose option the text decides is answered
             sig = signals(query, d.chosen[0], d.evidence)
             if not self._refusal.says_yes(sig, self._threshold):
                 return replace(d, chosen=[], reason=refusal_reason(sig), choice=None)

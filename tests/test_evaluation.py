@@ -156,3 +156,10 @@ def test_each_gated_set_meets_its_ci_floor(reports, name, metric):
                          [(n, t, m) for n in SETS for t, ms in FLOORS[n]["by_tag"].items() for m in ms])
 def test_each_gated_tag_meets_its_ci_floor(reports, name, tag, metric):
     _check(metric, reports[name]["by_tag"][tag][metric], FLOORS[name]["by_tag"][tag][metric])
+
+
+def test_a_multiple_choice_row_may_name_several_letters_in_order(tmp_path):
+    row = {**GOOD, "choice": "BD"}
+    assert load_gold(_write(tmp_path, [row]))[0].choice == "BD"
+    with pytest.raises(GoldSetError, match="in order"):
+        load_gold(_write(tmp_path, [{**GOOD, "choice": "DB"}]))

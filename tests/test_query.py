@@ -80,3 +80,24 @@ def test_article_references_are_read():
 def test_numbers_of_the_options_are_not_numbers_the_question_states():
     q = understand("到2025年特殊困难老年人月探访率应达到（ ）。A.80% B.90% C.100% D.60%")
     assert q.numbers == ["2025"]
+
+
+def test_a_case_told_first_is_kept_apart_from_the_ask():
+    q = understand("我们村在长葛，有300多户、1200多口人，上个月刚开完会。村民委员会每届任期是几年？")
+    assert q.situation.startswith("我们村在长葛") and "300" not in q.ask and "任期" in q.ask
+    assert q.numbers == [] and q.asked_unit == "years"
+
+
+def test_indefinite_numbers_in_a_told_case_do_not_make_it_a_question():
+    q = understand("小区里住着十几位独居老人，好几个行动不便。社区该为他们做什么？")
+    assert q.situation.startswith("小区里") and q.ask.startswith("社区该为他们做")
+
+
+def test_a_question_of_one_sentence_is_all_ask():
+    q = understand("2025年城市社区综合服务设施覆盖率要达到多少？")
+    assert q.situation == "" and q.numbers == ["2025"]
+
+
+def test_several_right_options_are_recognised_from_the_stem():
+    choice = parse_choice("下列说法正确的有（多选）A. 甲 B. 乙 C. 丙 D. 丁")
+    assert choice.multiple and not choice.negative

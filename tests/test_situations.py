@@ -1,0 +1,56 @@
+"""Questions as workers ask them: a case told first, then the ask; groups the documents treat
+apart; figures the documents leave to others; exam statements judged against the text."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.refusal import fit_pairwise
+
+
+def test_a_number_that_only_describes_the_case_does_not_refuse_the_ask(bot):
+    a = bot.ask("我是社区网格员，楼里住着6户独居老人，最大的92岁。规划对特殊困难老年人的月探访率有什么目标？")
+    assert a.found and "100%" in a.answer
+
+
+def test_a_year_the_ask_names_must_be_in_the_clause(bot):
+    a = bot.ask("2022年社会工作者占常住人口比例是多少？")
+    assert not a.found and a.reason == "unmatched_number"
+
+
+def test_a_clause_on_the_other_group_of_a_pair_is_a_contrast(bot):
+    m = bot.matcher
+    pairs = [p for p in m._contrasts if p[0] == "农村"]
+    urban, both = "xc-plan:b1.r1", "central-community-governance-2017:s4.c2.t1.x1"  # 城市 row; 城乡 clause
+    assert "城市" in m.haystack[urban] and m.contrasted(pairs, urban)
+    assert not m.contrasted(pairs, both)
+
+
+def test_an_exam_statement_contradicting_the_text_is_the_wrong_one(bot):
+    a = bot.ask("根据《中华人民共和国村民委员会组织法》，下列说法错误的是（ ）A. 村民委员会每届任期五年 "
+                "B. 村民委员会成员可以连选连任 C. 村民委员会成员不得连选连任 D. 届满应当及时举行换届选举")
+    assert a.found and a.choice == "C" and a.answer.startswith("答案：C")
+
+
+def test_several_right_statements_are_all_named(bot):
+    a = bot.ask("依照《村民委员会组织法》，下列说法正确的有（多选）A. 村民委员会每届任期五年 "
+                "B. 村民委员会成员可以连选连任 C. 村民委员会成员不得连选连任 D. 村民委员会每届任期十年")
+    assert a.found and a.choice == "AB" and "villagers-committee-law:a11.k2" in [c.clause_id for c in a.citations]
+
+
+def test_the_pairwise_ranker_recovers_a_known_ordering():
+    # Reference: candidates whose relevance follows a known linear score; the fitted ranker must put
+    # the relevant candidate first about as often as that score does.
+    rng = np.random.default_rng(1)
+    true_w = np.array([2.0, -1.0, 0.0])
+    x, y, groups = [], [], []
+    for g in range(200):
+        cand = rng.normal(size=(8, 3))
+        x.append(cand)
+        y += [float(i == int(np.argmax(cand @ true_w))) for i in range(8)]
+        groups += [g] * 8
+    x, y, groups = np.vstack(x), np.array(y), np.array(groups)
+    mean, std, w = fit_pairwise(x, y, groups, c=1.0)
+    score = ((x - mean) / std) @ w
+    top = [int(np.argmax(score[groups == g])) == int(np.argmax(y[groups == g])) for g in range(200)]
+    assert np.mean(top) >= 0.9 and w[0] > 0 > w[1]
