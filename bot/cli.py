@@ -293,8 +293,10 @@ def serve(
         except Exception as exc:  # noqa: BLE001 - the log is optional: warn and serve
             err.print(f"[yellow]warning:[/yellow] question log store unavailable ({type(exc).__name__}); answers are served, rows are dropped until it is back")
     err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
+    from bot.api.app import server_options
+
     uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False, **server_options(settings))
 
 
 def _store():

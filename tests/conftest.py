@@ -43,7 +43,11 @@ class LiveServer:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        from bot.api.app import server_options
+
+        # As `policy-bot serve` runs it: the same parser and header limits.
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **server_options(app.state.settings)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         import time

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from fastapi import Request
+from pydantic import SecretStr
 
 from bot.api.errors import APIError
 from bot.config import Settings
@@ -24,18 +25,28 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def bearer_token(request: Request) -> str:
-    """The token of ``Authorization: Bearer <token>``; empty when there is none."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header value; empty when there is none."""
+    scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def require_api_key(request: Request) -> None:
-    """With ``POLICYBOT_API_KEY`` set, /v1 routes need ``Authorization: Bearer <key>``."""
-    key = request.app.state.settings.api_key
-    if key is None:
-        return
-    token = bearer_token(request)
-    if not token or not secrets.compare_digest(token.encode(), key.get_secret_value().encode()):
-        raise APIError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                       type_="authentication_error")
+def _matches(token: str, key: SecretStr) -> bool:
+    return secrets.compare_digest(token.encode(), key.get_secret_value().encode())
+
+
+def key_error(path: str, authorization: str, settings: Settings) -> APIError | None:
+    """Who may call ``path``, decided from the Authorization header alone (before any body byte is read):
+    /v1/admin (and /metrics unless ``metrics_public``) need the admin key, 401 without a token and 403
+    with another; other /v1 routes need ``POLICYBOT_API_KEY`` when it is set (401). None: allowed."""
+    token = bearer_token(authorization)
+    if path.startswith("/v1/admin") or (path == "/metrics" and not settings.metrics_public):
+        if not token:
+            return APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error")
+        if settings.admin_key is None or not _matches(token, settings.admin_key):
+            return APIError(403, "forbidden", "this key may not read the question log", type_="permission_error")
+        return None
+    if path.startswith("/v1/") and settings.api_key is not None and not (token and _matches(token, settings.api_key)):
+        return APIError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                        type_="authentication_error")
+    return None

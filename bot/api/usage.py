@@ -3,18 +3,22 @@ maintainers read both (``/v1/admin/…``, behind ``POLICYBOT_ADMIN_KEY``); ``/me
 
 from __future__ import annotations
 
-import secrets
+import math
 import time
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.api.deps import bearer_token
-from bot.api.errors import APIError
+from bot.api.errors import APIError, store_unavailable
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
@@ -31,7 +35,7 @@ def get_log(request: Request) -> QuestionLog | None:
 
 
 def _caller(request: Request) -> str:
-    return client_id(bearer_token(request) or None, request.headers.get("x-client-id"))
+    return client_id(bearer_token(request.headers.get("authorization", "")) or None, request.headers.get("x-client-id"))
 
 
 def remember(request: Request, answer: Answer, route: str) -> Answer:
@@ -47,19 +51,52 @@ def remember(request: Request, answer: Answer, route: str) -> Answer:
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answer_id: str = Field(min_length=1, max_length=64, description="The `id` of an answer")
+    answer_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="The `id` of an answer (32 hex digits)")
     rating: Literal["up", "down"]
     comment: str | None = Field(None, max_length=2000)
+
+    @field_validator("comment")
+    @classmethod
+    def _printable(cls, comment: str | None) -> str | None:
+        # NUL cannot be stored in PostgreSQL text; other control characters are never meant (line breaks are kept).
+        if comment is not None and any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\r\t" for ch in comment):
+            raise ValueError("comment contains control characters")
+        return comment
 
 
 class FeedbackResponse(BaseModel):
     status: Literal["recorded"]
 
 
-@router.post("/feedback", response_model=FeedbackResponse, status_code=201, summary="Rate an answer (👍/👎, optional comment)")
-def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[QuestionLog | None, Depends(get_log)]) -> FeedbackResponse:
+class FeedbackLimiter:
+    """Feedback posts per client address in a moving window (``POLICYBOT_FEEDBACK_RATE``), in this process."""
+
+    def __init__(self, rate: str) -> None:
+        self._rates = parse_many(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, client: str) -> None:
+        """Raise 429 with Retry-After once ``client`` is over any of the rates."""
+        for rate in self._rates:
+            if not self._limiter.hit(rate, "feedback", client):
+                reset = self._limiter.get_window_stats(rate, "feedback", client).reset_time
+                raise APIError(429, "rate_limited", f"too much feedback from this client; at most {rate}", retry_after=max(1, math.ceil(reset - time.time())))
+
+
+def get_limiter(request: Request) -> FeedbackLimiter:
+    return request.app.state.feedback_limiter
+
+
+@router.post("/feedback", response_model=FeedbackResponse, status_code=201,
+             responses={429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+             summary="Rate an answer (👍/👎, optional comment); a client's later rating of an answer replaces its earlier one")
+def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[QuestionLog | None, Depends(get_log)],
+                  limiter: Annotated[FeedbackLimiter, Depends(get_limiter)]) -> FeedbackResponse:
     if log is None:
         raise APIError(404, "logging_off", "answers are not logged on this server (POLICYBOT_QUESTION_LOG=off)", param="answer_id")
+    limiter.check(request.client.host if request.client else "unknown")
+    if not log.available:
+        raise store_unavailable()
     if not _known(log, req.answer_id):
         raise APIError(404, "answer_not_found", f"no answer with id {req.answer_id!r}", param="answer_id")
     log.record_feedback({"answer_id": req.answer_id, "time": now(), "client": _caller(request), "rating": req.rating,
@@ -68,29 +105,15 @@ def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[Questio
 
 
 def _known(log: QuestionLog, answer_id: str) -> bool:
-    """An answer this process issued, or one in the store (another worker's rows may still be in
-    its batch for up to a second)."""
-    if log.issued_here(answer_id):
+    """An answer this process issued, one issued within the grace period (another worker's row may
+    still be in its batch; the writer waits for it), or one in the store. Never sleeps: the lookup
+    runs under the store's statement timeout and a slow or unreachable store is a 503."""
+    if log.issued_here(answer_id) or log.recently_issued(answer_id):
         return True
-    for attempt in range(3):
-        try:
-            if log.store.has_answer(answer_id):
-                return True
-        except SQLAlchemyError as exc:
-            raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
-        time.sleep(0.5 * (attempt < 2))
-    return False
-
-
-def require_admin(request: Request) -> None:
-    """``Authorization: Bearer <POLICYBOT_ADMIN_KEY>``; the ordinary API key is refused (403)."""
-    settings = request.app.state.settings
-    token = bearer_token(request)
-    if not token:
-        raise APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error")
-    key = settings.admin_key
-    if key is None or not secrets.compare_digest(token.encode(), key.get_secret_value().encode()):
-        raise APIError(403, "forbidden", "this key may not read the question log", type_="permission_error")
+    try:
+        return log.store.has_answer(answer_id)
+    except SQLAlchemyError as exc:
+        raise store_unavailable() from exc
 
 
 class Page(BaseModel):
@@ -110,7 +133,7 @@ def _page(fetch) -> Page:
     except ValueError as exc:
         raise APIError(400, "invalid_cursor", str(exc), param="cursor") from exc
     except SQLAlchemyError as exc:
-        raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
+        raise store_unavailable() from exc
     return Page(items=items, next=nxt)
 
 
