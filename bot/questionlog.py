@@ -147,6 +147,8 @@ class QuestionLog:
             items = self._take()
             if items or self._waiting:
                 self._write(items)
+            elif self._failures:
+                self._probe()
             if not items:
                 self._idle.set()
             self._purge_daily()
@@ -197,6 +199,16 @@ class QuestionLog:
             LOG_WRITTEN.inc(written)
         if self._failures:
             logger.warning("question log: database back, writing again")
+        self._failures = 0
+
+    def _probe(self) -> None:
+        """While idle after a failure: is the database back? (Feedback is refused until it is.)"""
+        try:
+            self.store.ping()
+        except SQLAlchemyError:
+            time.sleep(min(2.0, 0.1 * 2 ** min(self._failures, 5)))
+            return
+        logger.warning("question log: database back, writing again")
         self._failures = 0
 
     def _purge_daily(self) -> None:

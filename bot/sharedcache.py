@@ -63,9 +63,24 @@ class RedisAnswers:
             return None
         if raw is None:
             return None
+        try:
+            return self._parse(raw)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:  # ValidationError and JSONDecodeError are ValueErrors
+            logger.warning("shared answer cache: unreadable entry (%s) deleted; answering without it", type(exc).__name__)
+            self._delete(key)
+            return None
+
+    def _parse(self, raw: bytes) -> tuple[Answer, list[Hit]]:
+        """An entry as ``set`` wrote it; anything else raises."""
         data = json.loads(raw)
         hits = [Hit(self._clauses[self._positions[cid]], *scores) for cid, *scores in data["hits"] if cid in self._positions]
         return Answer.model_validate(data["answer"]), hits
+
+    def _delete(self, key: tuple) -> None:
+        try:
+            self._redis.delete(self._key(key))
+        except self._errors as exc:
+            self._step_aside(exc)
 
     def set(self, key: tuple, value: tuple[Answer, list[Hit]]) -> None:
         if time.monotonic() < self._down_until:

@@ -180,6 +180,11 @@ class Store:
                 return 0
         return sum(self._insert_each(stmt, [row]) for row in rows)
 
+    def ping(self) -> None:
+        """Raise unless the tables can be read now (within the timeout)."""
+        with self.engine.connect() as conn:
+            conn.execute(select(answers.c.id).limit(1)).all()
+
     def has_answer(self, answer_id: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(answers.c.id).where(answers.c.id == answer_id)).first() is not None
