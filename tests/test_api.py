@@ -224,7 +224,7 @@ def test_openai_client_gets_a_follow_up_resolved_from_the_conversation(oai):
     assert "农村" in chunks[-1].model_extra["resolved_question"]
 
 
-@pytest.mark.parametrize("earlier", ["城市社区到2023年\n要有多少个社区社会组织？", "城市社区到2023年要有多少个社区社会组织？\r\n\t", "长" * 600, "\x00\x01\x02"])
+@pytest.mark.parametrize("earlier", ["社区组织\n多少个？", "城市社区\r\n\t社会组织呢？", "长" * 600, "\x00\x01\x02"])
 def test_an_odd_earlier_chat_turn_never_fails_a_later_request(client, earlier):
     r = client.post("/v1/chat/completions", json={"model": "policy-bot", "messages": [
         {"role": "user", "content": earlier}, {"role": "assistant", "content": "……"}, {"role": "user", "content": "那农村呢？"}]})
