@@ -15,6 +15,7 @@ import threading
 import time
 import secrets
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from datetime import datetime, timedelta
 
@@ -77,10 +78,11 @@ class QuestionLog:
         retention_days: answers older than this are purged once a day (0: never).
         grace: seconds feedback on an answer not yet in the store is kept and retried (another
             worker's batch may not be committed yet); then it is dropped.
+        readers: threads for the API's reads of the store (``readers``), apart from answers.
     """
 
     def __init__(self, store: Store, capacity: int = 10_000, batch: int = 500, interval: float = 1.0,
-                 retention_days: int = 180, grace: float = 30.0) -> None:
+                 retention_days: int = 180, grace: float = 30.0, readers: int = 4) -> None:
         # The schema may exist already (``serve`` and the app migrate on start); the writer checks once.
         self.store = store
         self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=capacity)
@@ -95,6 +97,9 @@ class QuestionLog:
         self._schema_ready = False
         self._thread = threading.Thread(target=self._run, name="question-log", daemon=True)
         self._thread.start()
+        # The API's reads of the store (feedback look-ups, admin pages) run here, not in the thread
+        # pool that answers questions; each is bounded by the store's statement timeout.
+        self.readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="question-log-read")
 
     def record(self, answer: Answer, answer_id: str, client: str, route: str) -> None:
         """Queue ``answer`` for the log; the row is built by the writer thread, off the request path."""
@@ -141,6 +146,7 @@ class QuestionLog:
         self.flush(5.0)
         self._stop.set()
         self._thread.join(timeout=5)
+        self.readers.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -70,10 +70,23 @@ def test_keyless_slow_bodies_do_not_shed_authenticated_asks(guarded):
             sock.close()
 
 
-def test_a_request_without_the_key_is_refused_before_its_body_is_read(guarded):
+def _closed_by_server(sock: socket.socket, timeout: float) -> bool:
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_request_without_the_key_is_refused_before_its_body_is_read_and_closed(guarded):
     sock = _slow_body(guarded)
     try:
         assert _response_head(sock, 5.0).startswith(b"HTTP/1.1 401")
+        assert _closed_by_server(sock, 5.0)  # not kept open to read the dripping body
     finally:
         sock.close()
 
@@ -84,7 +97,7 @@ def test_authenticated_slow_bodies_get_408_without_taking_an_answer_slot(guarded
         with httpx.Client(timeout=30) as c:
             codes = [c.post(guarded.url + "/v1/ask", json={"question": QUESTION}, headers=USER).status_code for _ in range(3)]
         assert codes == [200] * 3
-        assert all(_response_head(sock, 10.0).startswith(b"HTTP/1.1 408") for sock in drips)
+        assert all(_response_head(sock, 10.0).startswith(b"HTTP/1.1 408") and _closed_by_server(sock, 5.0) for sock in drips)
     finally:
         for sock in drips:
             sock.close()

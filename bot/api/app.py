@@ -44,13 +44,14 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await error_response(413, "request_too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+            return await _closing(error_response(413, "request_too_large", f"request body over {self.limit} bytes"), scope, receive, send)
         try:
             body = await asyncio.wait_for(self._read(receive), self.timeout)
         except _TooLarge:
-            return await error_response(413, "request_too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+            return await _closing(error_response(413, "request_too_large", f"request body over {self.limit} bytes"), scope, receive, send)
         except asyncio.TimeoutError:
-            return await error_response(408, "request_timeout", f"request body not received within {self.timeout:g} s")(scope, receive, send)
+            return await _closing(error_response(408, "request_timeout", f"request body not received within {self.timeout:g} s"),
+                                  scope, receive, send)
         if body is None:  # the client went away
             return
         sent = False
@@ -96,13 +97,21 @@ class Admission:
             return await self.app(scope, receive, send)
         headers = scope["headers"]
         if len(headers) > self.settings.max_headers:
-            return await error_response(431, "too_many_headers", f"more than {self.settings.max_headers} header lines")(scope, receive, send)
+            return await _closing(error_response(431, "too_many_headers", f"more than {self.settings.max_headers} header lines"),
+                                  scope, receive, send)
         if scope["method"] != "OPTIONS":  # a CORS preflight carries no key
             authorization = next((v for k, v in headers if k == b"authorization"), b"").decode("latin-1")
             error = key_error(scope["path"], authorization, self.settings)
             if error is not None:
-                return await error_response(error.status, error.code, error.message, error.type)(scope, receive, send)
+                return await _closing(error_response(error.status, error.code, error.message, error.type), scope, receive, send)
         await self.app(scope, receive, send)
+
+
+async def _closing(response: JSONResponse, scope, receive, send) -> None:
+    """Send ``response`` and close the connection: its body was never read, and a client dripping it
+    must not keep the connection open (the server would otherwise read it to the end to reuse it)."""
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
 
 
 class LoadShedding:

@@ -3,11 +3,13 @@ maintainers read both (``/v1/admin/…``, behind ``POLICYBOT_ADMIN_KEY``); ``/me
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from limits import parse_many
@@ -28,10 +30,17 @@ from bot.store import as_utc, now
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 admin = APIRouter(prefix="/v1/admin", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
 metrics = APIRouter()
+T = TypeVar("T")
 
 
-def get_log(request: Request) -> QuestionLog | None:
+async def get_log(request: Request) -> QuestionLog | None:
     return request.app.state.question_log
+
+
+async def _on_log_threads(log: QuestionLog, call: Callable[[], T]) -> T:
+    """``call`` (a store read) on the log's own reader threads: a flood of feedback or admin reads
+    queues there, on the event loop, never in front of answers in the shared thread pool."""
+    return await asyncio.wrap_future(log.readers.submit(call))
 
 
 def _caller(request: Request) -> str:
@@ -41,7 +50,7 @@ def _caller(request: Request) -> str:
 def remember(request: Request, answer: Answer, route: str) -> Answer:
     """Count the answer and log it (off the request path); returns it with its log ``id``."""
     ANSWERS.labels(outcome="found" if answer.found else (answer.reason or "not_found")).inc()
-    log = get_log(request)
+    log: QuestionLog | None = request.app.state.question_log
     if log is None:
         return answer
     answer = answer.model_copy(update={"id": new_answer_id()})
@@ -83,21 +92,21 @@ class FeedbackLimiter:
                 raise APIError(429, "rate_limited", f"too much feedback from this client; at most {rate}", retry_after=max(1, math.ceil(reset - time.time())))
 
 
-def get_limiter(request: Request) -> FeedbackLimiter:
+async def get_limiter(request: Request) -> FeedbackLimiter:
     return request.app.state.feedback_limiter
 
 
 @router.post("/feedback", response_model=FeedbackResponse, status_code=201,
              responses={429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
              summary="Rate an answer (👍/👎, optional comment); a client's later rating of an answer replaces its earlier one")
-def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[QuestionLog | None, Depends(get_log)],
-                  limiter: Annotated[FeedbackLimiter, Depends(get_limiter)]) -> FeedbackResponse:
+async def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[QuestionLog | None, Depends(get_log)],
+                        limiter: Annotated[FeedbackLimiter, Depends(get_limiter)]) -> FeedbackResponse:
     if log is None:
         raise APIError(404, "logging_off", "answers are not logged on this server (POLICYBOT_QUESTION_LOG=off)", param="answer_id")
     limiter.check(request.client.host if request.client else "unknown")
     if not log.available:
         raise store_unavailable()
-    if not _known(log, req.answer_id):
+    if not await _on_log_threads(log, lambda: _known(log, req.answer_id)):
         raise APIError(404, "answer_not_found", f"no answer with id {req.answer_id!r}", param="answer_id")
     log.record_feedback({"answer_id": req.answer_id, "time": now(), "client": _caller(request), "rating": req.rating,
                          "comment": (req.comment or "").strip() or None})
@@ -127,9 +136,9 @@ def _store(log: QuestionLog | None):
     return log.store
 
 
-def _page(fetch) -> Page:
+async def _page(log: QuestionLog, fetch: Callable[[], tuple[list[dict], str | None]]) -> Page:
     try:
-        items, nxt = fetch()
+        items, nxt = await _on_log_threads(log, fetch)
     except ValueError as exc:
         raise APIError(400, "invalid_cursor", str(exc), param="cursor") from exc
     except SQLAlchemyError as exc:
@@ -142,17 +151,17 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @admin.get("/questions", response_model=Page, summary="Logged questions, newest first")
-def admin_questions(log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None, since: Since = None,
-                    limit: Limit = 50, cursor: str | None = None) -> Page:
+async def admin_questions(log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None, since: Since = None,
+                          limit: Limit = 50, cursor: str | None = None) -> Page:
     store = _store(log)
-    return _page(lambda: store.questions(found=found, since=since and as_utc(since), limit=limit, cursor=cursor))
+    return await _page(log, lambda: store.questions(found=found, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
 @admin.get("/feedback", response_model=Page, summary="Answer feedback with its question, newest first")
-def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
-                   since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
+                         since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
     store = _store(log)
-    return _page(lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
+    return await _page(log, lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
 @metrics.get("/metrics", include_in_schema=False)
