@@ -156,7 +156,8 @@ def locked_table(base: str, dsn: str, seconds: float) -> dict:
         lock.rollback()
         lock.close()
     codes = lambda rows: {str(k): [s for _, s in rows].count(k) for k in sorted({s for _, s in rows})}  # noqa: E731
-    return {"lock_seconds": seconds, "asks": stats([ms for ms, _ in asks]), "ask_codes": codes(asks),
+    return {"lock_seconds": seconds, "asks_cached": stats([ms for ms, _ in asks[1::2]]),
+            "asks_uncached": stats([ms for ms, _ in asks[::2]]), "ask_codes": codes(asks),
             "feedback": stats([ms for ms, _ in feedback]), "feedback_codes": codes(feedback),
             "admin": stats([ms for ms, _ in admin]), "admin_codes": codes(admin)}
 

@@ -45,9 +45,10 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         from bot.api.app import server_options
 
-        # As `policy-bot serve` runs it: the same parser and header limits.
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    **server_options(app.state.settings)))
+        # As `policy-bot serve` runs it: the same parser and header limits (other apps, e.g. the fake LLM: uvicorn's defaults).
+        settings = getattr(app.state, "settings", None)
+        options = server_options(settings) if settings is not None else {}
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         import time

@@ -89,7 +89,8 @@ class FeedbackLimiter:
         for rate in self._rates:
             if not self._limiter.hit(rate, "feedback", client):
                 reset = self._limiter.get_window_stats(rate, "feedback", client).reset_time
-                raise APIError(429, "rate_limited", f"too much feedback from this client; at most {rate}", retry_after=max(1, math.ceil(reset - time.time())))
+                raise APIError(429, "rate_limited", f"too much feedback from this client; at most {rate}",
+                               retry_after=max(1, math.ceil(reset - time.time())))
 
 
 async def get_limiter(request: Request) -> FeedbackLimiter:
