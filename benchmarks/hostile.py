@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -104,10 +105,9 @@ def slow_bodies(base: str, port: int, drips: int, asks: int) -> dict:
             "codes": sorted(set(codes)), **stats([ms for ms, _ in results])}
 
 
-def forged_feedback(base: str, forged: int) -> dict:
-    with httpx.Client(timeout=60) as c:
-        c.post(base + "/v1/ask", json={"question": CACHED}, headers=USER)  # now cached
-        baseline = [timed_post(c, base + "/v1/ask", json={"question": CACHED}, headers=USER)[0] for _ in range(20)]
+def cached_ask_during(base: str, flood: Callable[[httpx.Client, int], int], n: int) -> tuple[list[float], dict, float]:
+    """A cached ask timed over and over while ``n`` concurrent ``flood`` requests run: its latencies,
+    the flood's status codes and how long the flood took."""
     stop = threading.Event()
     during: list[float] = []
 
@@ -117,17 +117,55 @@ def forged_feedback(base: str, forged: int) -> dict:
                 during.append(timed_post(c, base + "/v1/ask", json={"question": CACHED}, headers=USER)[0])
 
     prober = threading.Thread(target=probe)
-    limits = httpx.Limits(max_connections=forged)
-    with httpx.Client(timeout=60, limits=limits) as c, concurrent.futures.ThreadPoolExecutor(forged) as pool:
+    with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=n)) as c, concurrent.futures.ThreadPoolExecutor(n) as pool:
         prober.start()
         t0 = time.perf_counter()
-        codes = list(pool.map(lambda i: timed_post(c, base + "/v1/feedback", json={"answer_id": secrets.token_hex(16), "rating": "up"},
-                                                   headers=USER | {"X-Forwarded-For": f"10.{i // 250}.{i % 250}.1"})[1], range(forged)))
+        codes = list(pool.map(lambda i: flood(c, i), range(n)))
         elapsed = time.perf_counter() - t0
         stop.set()
         prober.join()
-    return {"forged": forged, "feedback_codes": {str(k): codes.count(k) for k in sorted(set(codes))},
-            "forged_seconds": round(elapsed, 2), "cached_ask_before": stats(baseline), "cached_ask_during": stats(during)}
+    return during, {str(k): codes.count(k) for k in sorted(set(codes))}, round(elapsed, 2)
+
+
+def forged_feedback(base: str, forged: int) -> dict:
+    with httpx.Client(timeout=60) as c:
+        c.post(base + "/v1/ask", json={"question": CACHED}, headers=USER)  # now cached
+        baseline = [timed_post(c, base + "/v1/ask", json={"question": CACHED}, headers=USER)[0] for _ in range(20)]
+    forge = lambda c, i: timed_post(c, base + "/v1/feedback", json={"answer_id": secrets.token_hex(16), "rating": "up"},  # noqa: E731
+                                    headers=USER | {"X-Forwarded-For": f"10.{i // 250}.{i % 250}.1"})[1]
+    health = lambda c, i: c.get(base + "/healthz").status_code  # noqa: E731 - the control: as many requests, no log work
+    control, _, control_seconds = cached_ask_during(base, health, forged)
+    during, codes, elapsed = cached_ask_during(base, forge, forged)
+    return {"forged": forged, "feedback_codes": codes, "forged_seconds": elapsed, "cached_ask_before": stats(baseline),
+            "cached_ask_during_as_many_healthz": stats(control), "healthz_seconds": control_seconds,
+            "cached_ask_during_forged": stats(during)}
+
+
+def ask_loop(base: str, seconds: float, first: int, known: str) -> tuple[list, list, list]:
+    """For ``seconds``: an ask (cached, and uncached: questions ``first``, ``first + 2`` …, so that two
+    loops with first 0 and 1 ask alike questions), a feedback post on ``known`` and an admin read."""
+    qs = questions()
+    asks, feedback, admin = [], [], []
+    t_end = time.perf_counter() + seconds
+    with httpx.Client(timeout=60) as c:
+        i = 0
+        while time.perf_counter() < t_end:
+            asks.append(timed_post(c, base + "/v1/ask", json={"question": CACHED if i % 2 else qs[(first + 2 * i) % len(qs)]}, headers=USER))
+            feedback.append(timed_post(c, base + "/v1/feedback", json={"answer_id": known, "rating": "up"},
+                                       headers=USER | {"X-Forwarded-For": f"10.9.{first % 250}.{i % 250}"}))
+            t0 = time.perf_counter()
+            status = c.get(base + "/v1/admin/questions", headers=ADMIN).status_code
+            admin.append(((time.perf_counter() - t0) * 1000, status))
+            i += 1
+            time.sleep(0.2)
+    return asks, feedback, admin
+
+
+def summarise(asks: list, feedback: list, admin: list) -> dict:
+    codes = lambda rows: {str(k): [s for _, s in rows].count(k) for k in sorted({s for _, s in rows})}  # noqa: E731
+    return {"asks_cached": stats([ms for ms, _ in asks[1::2]]), "asks_uncached": stats([ms for ms, _ in asks[::2]]),
+            "ask_codes": codes(asks), "feedback": stats([ms for ms, _ in feedback]), "feedback_codes": codes(feedback),
+            "admin": stats([ms for ms, _ in admin]), "admin_codes": codes(admin)}
 
 
 def locked_table(base: str, dsn: str, seconds: float) -> dict:
@@ -135,31 +173,15 @@ def locked_table(base: str, dsn: str, seconds: float) -> dict:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO answers (id, time, client, route, question, found, mode, citations, latency_ms) "
                      "VALUES (%s, now() - interval '1 day', 'bench', 'ask', %s, true, 'extractive', '[]', 1)", (known, CACHED))
-    qs = questions()
-    asks, feedback, admin = [], [], []
+    unlocked = summarise(*ask_loop(base, seconds, 120, known))  # the control: the same loop, table free
     lock = psycopg.connect(dsn)
     lock.execute("LOCK TABLE answers IN ACCESS EXCLUSIVE MODE")
-    t_end = time.perf_counter() + seconds
     try:
-        with httpx.Client(timeout=60) as c:
-            i = 0
-            while time.perf_counter() < t_end - 2:
-                asks.append(timed_post(c, base + "/v1/ask", json={"question": CACHED if i % 2 else qs[200 + i]}, headers=USER))
-                feedback.append(timed_post(c, base + "/v1/feedback", json={"answer_id": known, "rating": "up"}, headers=USER))
-                t0 = time.perf_counter()
-                status = c.get(base + "/v1/admin/questions", headers=ADMIN).status_code
-                admin.append(((time.perf_counter() - t0) * 1000, status))
-                i += 1
-                time.sleep(0.2)
+        locked = summarise(*ask_loop(base, seconds - 1, 121, known))
     finally:
-        time.sleep(max(0.0, t_end - time.perf_counter()))
         lock.rollback()
         lock.close()
-    codes = lambda rows: {str(k): [s for _, s in rows].count(k) for k in sorted({s for _, s in rows})}  # noqa: E731
-    return {"lock_seconds": seconds, "asks_cached": stats([ms for ms, _ in asks[1::2]]),
-            "asks_uncached": stats([ms for ms, _ in asks[::2]]), "ask_codes": codes(asks),
-            "feedback": stats([ms for ms, _ in feedback]), "feedback_codes": codes(feedback),
-            "admin": stats([ms for ms, _ in admin]), "admin_codes": codes(admin)}
+    return {"lock_seconds": seconds, "unlocked": unlocked, "locked": locked}
 
 
 def big_heads(port: int, pid: int, connections: int, megabytes: int) -> dict:
