@@ -11,7 +11,6 @@ with a 👎 and a comment on 1 % of them. Default store: a fresh SQLite file in 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 import time

@@ -18,7 +18,7 @@ from bot.logs import setup_logging
 
 app = typer.Typer(help="policy-bot：许昌市“十四五”城乡社区服务体系建设规划及相关法规问答（逐字引用原文条款）", no_args_is_help=True, add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however narrow the terminal
 
 
 @app.callback()
@@ -90,15 +90,13 @@ def add(
     source: Annotated[Optional[str], typer.Option(help="Where the file came from")] = None,
 ) -> None:
     """Add a document to corpus/ (text + catalog entry); then run `policy-bot index`."""
-    from pydantic import ValidationError
-
     from bot.ingest import IngestError, add_document
 
     try:
         doc = add_document(get_settings().corpus_dir, file, doc_id=doc_id, title=title, doc_number=doc_number, level=level,
                            issued=date_, issuer=issuer, status=status, source=source,
-                           max_bytes=get_settings().max_document_bytes)
-    except (IngestError, ValidationError) as exc:
+                           max_bytes=get_settings().max_document_bytes, max_unzipped_bytes=get_settings().max_unzipped_bytes)
+    except IngestError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     console.print(f"added {doc.id}: 《{escape(doc.title)}》 ({doc.level}, {doc.status}) -> {doc.file}; run `policy-bot index`")
@@ -114,12 +112,19 @@ def ask(
     include_repealed: Annotated[bool, typer.Option("--include-repealed", help="Also cite repealed (已废止) documents.")] = False,
 ) -> None:
     """Answer a question with verbatim, cited clauses (or say it is not in the corpus)."""
+    from pydantic import ValidationError
+
     from bot.models import Filters
     from bot.pipeline import InvalidQuestion
 
-    bot = _bot()
     try:
         filters = Filters(doc=doc or [], level=level or [], include_repealed=include_repealed)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"[red]error:[/red] --{first['loc'][0]} {escape(repr(first.get('input')))}: {escape(first['msg'])}")
+        raise typer.Exit(2) from exc
+    bot = _bot()
+    try:
         answer = bot.ask(question, top_k=top_k, filters=filters)
     except InvalidQuestion as exc:
         if as_json:
@@ -296,8 +301,10 @@ def serve(
         except Exception as exc:  # noqa: BLE001 - the log is optional: warn and serve
             err.print(f"[yellow]warning:[/yellow] question log store unavailable ({type(exc).__name__}); answers are served, rows are dropped until it is back")
     err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
+    from bot.api.app import server_options
+
     uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False, **server_options(settings))
 
 
 def _store():
@@ -319,15 +326,15 @@ def _since(value: str, tz: str = "UTC"):
     from datetime import datetime, timedelta, timezone
     from zoneinfo import ZoneInfo
 
-    m = re.fullmatch(r"(\d+)([dh])", value)
-    if m:
-        return datetime.now(timezone.utc) - timedelta(**{"days" if m.group(2) == "d" else "hours": int(m.group(1))})
     try:
+        m = re.fullmatch(r"(\d{1,9})([dh])", value)
+        if m:
+            return datetime.now(timezone.utc) - timedelta(**{"days" if m.group(2) == "d" else "hours": int(m.group(1))})
         t = datetime.fromisoformat(value)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] --since/--until/--before {value!r}: use 7d, 24h, a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM")
+        return (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        err.print(f"[red]error:[/red] --since/--until/--before {escape(value[:80])!r}: use 7d, 24h, a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM after year 1")
         raise typer.Exit(2) from exc
-    return (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))).astimezone(timezone.utc)
 
 
 @app.command()

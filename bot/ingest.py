@@ -7,13 +7,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from datetime import date
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot.chunking import parse_clauses
-from bot.corpus import CATALOG_FILE, load_catalog
+from bot.corpus import CATALOG_FILE, load_catalog, read_text
 from bot.files import write_atomic
 from bot.models import Document
+from bot.text import normalize
 
 SUFFIXES = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
 
@@ -22,8 +26,9 @@ class IngestError(ValueError):
     """The file cannot be turned into text; the message says why and what to do."""
 
 
-def extract_text(path: Path) -> str:
-    """Plain text of ``path``, paragraphs on their own lines."""
+def extract_text(path: Path, max_unzipped_bytes: int = 50_000_000) -> str:
+    """Plain text of ``path``, paragraphs on their own lines (a .docx that would unzip to more than
+    ``max_unzipped_bytes`` is refused before anything is unzipped)."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise IngestError(f"unsupported file type {suffix!r}; supported: {', '.join(SUFFIXES)}")
@@ -36,10 +41,23 @@ def extract_text(path: Path) -> str:
                 continue
         raise IngestError(f"{path.name} is neither UTF-8 nor GB18030 text")
     if suffix == ".docx":
+        _check_unzipped_size(path, max_unzipped_bytes)
         return _docx_text(path)
     if suffix == ".pdf":
         return _pdf_text(path)
     return _html_text(path)
+
+
+def _check_unzipped_size(path: Path, limit: int) -> None:
+    """Refuse a zip bomb from its directory alone: the sizes it declares bound what zipfile will
+    inflate (it stops at the declared size), so nothing is unzipped before this check."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise IngestError(f"{path.name} cannot be read as .docx: not a zip archive") from exc
+    if total > limit:
+        raise IngestError(f"{path.name} would unzip to {total:,} bytes; the limit is {limit:,} (POLICYBOT_MAX_UNZIPPED_BYTES)")
 
 
 def _docx_text(path: Path) -> str:
@@ -83,9 +101,37 @@ def _html_text(path: Path) -> str:
     return text
 
 
+_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
 def _slug(path: Path, text: str) -> str:
-    ascii_stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+    ascii_stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:64].rstrip("-")
     return ascii_stem or "doc-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def _text_key(text: str) -> str:
+    """The same text whatever its spacing, width or line ends (``normalize``)."""
+    return hashlib.sha256(normalize(text).encode()).hexdigest()
+
+
+def _same_text(corpus_dir: Path, documents: list[Document], text: str) -> Document | None:
+    """A catalog document whose text is ``text`` (an upload added again under another id)."""
+    key = _text_key(text)
+    for doc in documents:
+        try:
+            if _text_key(read_text(corpus_dir, doc)) == key:
+                return doc
+        except (OSError, UnicodeDecodeError):
+            continue
+    return None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first problem of a validation error, as ``--option 'value': what is wrong``."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "value"
+    option = {"issued": "date", "doc_number": "doc-number"}.get(field, field)
+    return f"--{option} {first.get('input')!r}: {first['msg']}"
 
 
 def add_document(
@@ -101,13 +147,17 @@ def add_document(
     status: str = "未核实",
     source: str | None = None,
     max_bytes: int = 5_000_000,
+    max_unzipped_bytes: int = 50_000_000,
 ) -> Document:
     """Extract ``path``, store its text in ``corpus_dir/docs/`` and add it to the catalog.
 
     Raises:
         IngestError: unreadable, oversized or empty file, a text that yields no clause, a bad date,
-            an unreadable catalog, or an id already in the catalog.
+            an unreadable catalog, an id already in the catalog or a text already in it under another
+            id, a bad id, level or status.
     """
+    if doc_id is not None and not _ID.fullmatch(doc_id):
+        raise IngestError(f"--id {doc_id[:80]!r}: use 1 to 64 characters a-z, 0-9 and -, starting with a letter or digit")
     if not path.is_file():
         raise IngestError(f"no such file: {path}")
     if path.stat().st_size > max_bytes:
@@ -118,7 +168,7 @@ def add_document(
         except ValueError as exc:
             raise IngestError(f"--date {issued!r} is not a date in the form YYYY-MM-DD") from exc
     try:
-        raw = extract_text(path)
+        raw = extract_text(path, max_unzipped_bytes)
     except IngestError:
         raise
     except Exception as exc:  # a damaged .docx/.pdf/.html: say so in one line instead of a traceback
@@ -131,20 +181,26 @@ def add_document(
     except (OSError, ValueError) as exc:
         raise IngestError(f"the catalog in {corpus_dir} cannot be read: {exc}") from exc
     first_line = next((ln.strip().lstrip("#").strip() for ln in text.splitlines() if ln.strip()), path.stem)
-    doc = Document(
-        id=doc_id or _slug(path, text),
-        title=title or first_line[:80],
-        doc_number=doc_number,
-        issuer=issuer or "未注明",
-        issued=issued or "未注明",
-        level=level,
-        status=status,
-        source=source or f"用户添加：{path.name}（{date.today().isoformat()}）",
-        file=f"docs/{doc_id or _slug(path, text)}.txt",
-        added_by_user=True,
-    )
+    try:
+        doc = Document(
+            id=doc_id or _slug(path, text),
+            title=title or first_line[:80],
+            doc_number=doc_number,
+            issuer=issuer or "未注明",
+            issued=issued or "未注明",
+            level=level,
+            status=status,
+            source=source or f"用户添加：{path.name}（{date.today().isoformat()}）",
+            file=f"docs/{doc_id or _slug(path, text)}.txt",
+            added_by_user=True,
+        )
+    except ValidationError as exc:
+        raise IngestError(_one_line(exc)) from exc
     if any(d.id == doc.id for d in documents):
         raise IngestError(f"a document with id {doc.id!r} is already in the catalog; pass another --id")
+    twin = _same_text(corpus_dir, documents, text)
+    if twin is not None:
+        raise IngestError(f"{path.name} has the same text as {twin.id!r} (《{twin.title}》), already in the catalog")
     if not parse_clauses(doc, text):
         raise IngestError(f"{path.name} yields no clause (no sentence or numbered item was found); check the file")
     target = corpus_dir / doc.file

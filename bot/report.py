@@ -12,9 +12,10 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -33,17 +34,31 @@ _HOURLY_UP_TO = timedelta(days=2)  # longer windows are charted per day
 
 def group_similar(questions: list[str], threshold: float = 0.4) -> list[list[str]]:
     """Greedy groups of questions whose character bigrams overlap (Jaccard) at least ``threshold``,
-    largest group first: "社区工作者每年培训多少学时" and "社区工作者培训学时要求" land together."""
-    groups: list[tuple[set[str], list[str]]] = []
-    for q in questions:
-        grams = char_bigrams(q)
-        for head, members in groups:
-            if grams and len(grams & head) / len(grams | head) >= threshold:
-                members.append(q)
-                break
+    largest group first: "社区工作者每年培训多少学时" and "社区工作者培训学时要求" land together.
+
+    Each question joins the earliest group whose first question is similar enough. Only groups
+    sharing one of the question's rarest bigrams are compared (prefix filtering, Bayardo et al.,
+    "Scaling up all pairs similarity search", WWW 2007): two sets with Jaccard >= t share one of
+    the first ``|x| - ceil(t|x|) + 1`` tokens of each in a fixed global order, so the result is the
+    same as comparing with every group, in near-linear time instead of quadratic.
+    """
+    grams = [char_bigrams(q) for q in questions]
+    df = Counter(g for gs in grams for g in gs)
+    heads: list[set[str]] = []
+    members: list[list[str]] = []
+    by_prefix: dict[str, list[int]] = defaultdict(list)  # bigram -> groups whose head has it in its prefix
+    for q, gs in zip(questions, grams):
+        prefix = sorted(gs, key=lambda g: (df[g], g))[: len(gs) - math.ceil(threshold * len(gs)) + 1] if gs else []
+        candidates = sorted({i for g in prefix for i in by_prefix.get(g, ())})
+        match = next((i for i in candidates if len(gs & heads[i]) / len(gs | heads[i]) >= threshold), None)
+        if match is None:
+            heads.append(gs)
+            members.append([q])
+            for g in prefix:
+                by_prefix[g].append(len(heads) - 1)
         else:
-            groups.append((grams, [q]))
-    return sorted((m for _, m in groups), key=len, reverse=True)
+            members[match].append(q)
+    return sorted(members, key=len, reverse=True)
 
 
 def question_form(question: str) -> str:
@@ -295,13 +310,24 @@ def _short(title: str, n: int = 22) -> str:
     return title if len(title) <= n else title[: n - 1] + "…"
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets
+# (OWASP, "CSV Injection"): such cells are written with a leading apostrophe, shown as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value: object) -> object:
+    """``value`` as a spreadsheet shows it as text: a string starting like a formula gets a leading '."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_rows(report: dict) -> str:
+    """One row per logged answer; user text can never become a live formula (``_csv_safe``)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["time", "question", "resolved_question", "found", "reason", "cited", "latency_ms"])
     for r in report["rows"]:
-        w.writerow([r["time"], r["question"], r["resolved_question"] or "", r["found"], r["reason"] or "",
-                    " ".join(c["clause_id"] for c in r["citations"]), r["latency_ms"]])
+        w.writerow([_csv_safe(v) for v in (r["time"], r["question"], r["resolved_question"] or "", r["found"], r["reason"] or "",
+                                           " ".join(c["clause_id"] for c in r["citations"]), r["latency_ms"])])
     return buf.getvalue()
 
 

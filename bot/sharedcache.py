@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 # Settings that say where things are or who may call, not what an answer is.
 _NOT_ANSWER_SETTINGS = {"corpus_dir", "index_dir", "prompts_dir", "database_url", "milvus_uri", "milvus_token", "api_key",
                         "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_inflight", "body_timeout",
-                        "reload_interval", "question_log", "log_retention_days", "embed_threads"}
+                        "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
+                        "build_missing_index", "max_header_bytes", "max_headers", "metrics_public", "feedback_rate", "db_timeout",
+                        "feedback_grace"}
 _RETRY_AFTER_S = 10.0
 
 
@@ -61,9 +63,24 @@ class RedisAnswers:
             return None
         if raw is None:
             return None
+        try:
+            return self._parse(raw)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:  # ValidationError and JSONDecodeError are ValueErrors
+            logger.warning("shared answer cache: unreadable entry (%s) deleted; answering without it", type(exc).__name__)
+            self._delete(key)
+            return None
+
+    def _parse(self, raw: bytes) -> tuple[Answer, list[Hit]]:
+        """An entry as ``set`` wrote it; anything else raises."""
         data = json.loads(raw)
         hits = [Hit(self._clauses[self._positions[cid]], *scores) for cid, *scores in data["hits"] if cid in self._positions]
         return Answer.model_validate(data["answer"]), hits
+
+    def _delete(self, key: tuple) -> None:
+        try:
+            self._redis.delete(self._key(key))
+        except self._errors as exc:
+            self._step_aside(exc)
 
     def set(self, key: tuple, value: tuple[Answer, list[Hit]]) -> None:
         if time.monotonic() < self._down_until:

@@ -7,13 +7,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text, and_,
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, and_,
                         create_engine, delete, event, func, insert, or_, select, text, update)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ feedback = Table(
     Column("client", String(64), nullable=False),
     Column("rating", String(8), nullable=False),
     Column("comment", Text),
+    Index("uq_feedback_answer_client", "answer_id", "client", unique=True),  # one rating per answer and client
 )
 
 VERDICTS = ("correct", "wrong", "not_in_documents")
@@ -92,7 +97,10 @@ def _after(table: Table, cursor: str | None):
         t = datetime.fromisoformat(when)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("invalid cursor") from exc
-    key = int(key) if table is feedback else key
+    if table is feedback:
+        if not key.isdigit() or int(key) >= 2**63:
+            raise ValueError("invalid cursor")
+        key = int(key)
     return or_(table.c.time < t, and_(table.c.time == t, table.c.id < key))
 
 
@@ -106,15 +114,41 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-class Store:
-    """The question log and feedback tables behind one engine."""
+def _connect_args(url: str, timeout: float) -> dict:
+    """Driver options that bound every statement, lock wait and connection attempt by ``timeout`` seconds."""
+    if url.startswith("sqlite"):
+        return {"timeout": timeout}  # the busy timeout: how long a statement waits for another writer's lock
+    ms = max(1, int(timeout * 1000))
+    return {"connect_timeout": max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
+            "options": f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={max(ms, 10_000)}"}
 
-    def __init__(self, url: str, timeout: float = 2.0) -> None:
-        args = {"timeout": timeout} if url.startswith("sqlite") else {"connect_timeout": max(1, int(timeout))}
-        self.url = url
-        self.engine: Engine = create_engine(url, connect_args=args, pool_pre_ping=True, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+def _engine(url: str, timeout: float) -> Engine:
+    engine = create_engine(url, connect_args=_connect_args(url, timeout), pool_pre_ping=True, pool_timeout=timeout, future=True)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+# Row-level errors: one row cannot be stored (a constraint, a value the column refuses); its
+# neighbours can. Anything else (OperationalError: unreachable, locked, timed out) fails the batch.
+ROW_ERRORS = (IntegrityError, DataError)
+
+
+class Store:
+    """The question log and feedback tables behind one engine.
+
+    Args:
+        url: SQLAlchemy URL.
+        timeout: seconds any statement, lock wait, pool checkout or connection may take (the API
+            passes ``POLICYBOT_DB_TIMEOUT``; operator commands keep this longer default).
+    """
+
+    MIGRATION_TIMEOUT = 60.0  # schema changes may wait for another worker's migration
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url, self.timeout = url, timeout
+        self.engine: Engine = _engine(url, timeout)
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to the newest Alembic revision (idempotent; safe to call on every start)."""
@@ -123,19 +157,53 @@ class Store:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(str(resources.files("bot").joinpath("migrations")))))
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # several workers may start at once
-                conn.execute(text("SELECT pg_advisory_xact_lock(71717171)"))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        engine = _engine(self.url, self.MIGRATION_TIMEOUT)
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # several workers may start at once
+                    conn.execute(text("SELECT pg_advisory_xact_lock(71717171)"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        finally:
+            engine.dispose()
 
-    def insert_answers(self, rows: list[dict]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(answers), rows)
+    def insert_answers(self, rows: list[dict]) -> int:
+        """Insert answer rows; a row the database refuses is skipped, not its batch. Returns the rows stored."""
+        return self._insert_each(insert(answers), rows)
 
-    def insert_feedback(self, rows: list[dict]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(feedback), rows)
+    def insert_feedback(self, rows: list[dict]) -> tuple[int, int, list[dict]]:
+        """Store feedback rows whose answer is in the log; a client's later rating of an answer replaces
+        its earlier one. Returns the rows stored, the rows refused, and the rows whose answer is not (yet) there."""
+        latest = {(r["answer_id"], r["client"]): r for r in rows}  # one statement must not update a row twice
+        with self.engine.connect() as conn:
+            present = set(conn.execute(select(answers.c.id).where(answers.c.id.in_({a for a, _ in latest}))).scalars())
+        ready = [r for r in latest.values() if r["answer_id"] in present]
+        missing = [r for r in latest.values() if r["answer_id"] not in present]
+        dialect = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        stmt = dialect(feedback)
+        stmt = stmt.on_conflict_do_update(index_elements=["answer_id", "client"],
+                                          set_={"time": stmt.excluded.time, "rating": stmt.excluded.rating, "comment": stmt.excluded.comment})
+        stored = self._insert_each(stmt, ready)
+        return stored, len(ready) - stored, missing
+
+    def _insert_each(self, stmt, rows: list[dict]) -> int:
+        """``rows`` in one transaction; if one of them is refused, each row in its own, so that only it is lost."""
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(stmt, rows)
+            return len(rows)
+        except ROW_ERRORS:
+            if len(rows) == 1:
+                logger.warning("question log: a row was refused by the database and dropped")
+                return 0
+        return sum(self._insert_each(stmt, [row]) for row in rows)
+
+    def ping(self) -> None:
+        """Raise unless the tables can be read now (within the timeout)."""
+        with self.engine.connect() as conn:
+            conn.execute(select(answers.c.id).limit(1)).all()
 
     def has_answer(self, answer_id: str) -> bool:
         with self.engine.connect() as conn:

@@ -222,3 +222,17 @@ def test_openai_client_gets_a_follow_up_resolved_from_the_conversation(oai):
     chunks = list(oai.chat.completions.create(model="policy-bot", messages=messages, stream=True))
     assert "5个" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "农村" in chunks[-1].model_extra["resolved_question"]
+
+
+@pytest.mark.parametrize("earlier", ["社区组织\n多少个？", "城市社区\r\n\t社会组织呢？", "长" * 600, "\x00\x01\x02"])
+def test_an_odd_earlier_chat_turn_never_fails_a_later_request(client, earlier):
+    r = client.post("/v1/chat/completions", json={"model": "policy-bot", "messages": [
+        {"role": "user", "content": earlier}, {"role": "assistant", "content": "……"}, {"role": "user", "content": "那农村呢？"}]})
+    assert r.status_code == 200
+    asked = client.post("/v1/ask", json={"question": "那农村呢？", "history": [earlier]})
+    assert asked.status_code == 200
+
+
+def test_a_follow_up_is_resolved_across_a_line_break_in_the_earlier_turn(client):
+    r = client.post("/v1/ask", json={"question": "那农村呢？", "history": ["城市社区到2023年\n要有多少个社区社会组织？"]})
+    assert r.status_code == 200 and "5个" in r.json()["answer"]

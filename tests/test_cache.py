@@ -119,3 +119,20 @@ def test_answers_are_served_when_redis_is_down(settings, embedder, bot):
     down = PolicyBot(settings.model_copy(update={"cache_url": "redis://127.0.0.1:1/0"}), embedder=embedder)
     answer = down.ask("社区综合服务设施每天开放时间不少于多少小时？")
     assert answer.found and answer.citations
+
+
+@pytest.mark.parametrize("garbage", [b"garbage{", b"[1,2]", b'{"answer": {"found": "maybe"}, "hits": []}', b'{"hits": [[7]]}', b"\xff\xfe"])
+def test_an_unreadable_shared_entry_is_a_miss_and_is_replaced(shared_bots, garbage):
+    import redis
+
+    first, second = shared_bots
+    question = "社区综合服务设施每天开放时间不少于多少小时？"
+    expected = first.ask(question)
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(f"policybot:answer:{first.index.path.name}:*"))
+    assert keys
+    for key in keys:
+        client.set(key, garbage)
+    again = second.ask(question)  # no local copy: the shared entry is read, found unreadable, recomputed
+    assert again.model_dump(exclude={"latency_ms"}) == expected.model_dump(exclude={"latency_ms"})
+    assert all(client.get(key) != garbage for key in keys)

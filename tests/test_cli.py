@@ -69,3 +69,18 @@ def test_quiz_writes_json(run):
     out = run("quiz", "--n", "4", "--format", "json", "--seed", "5")
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.stdout)) == 4
+
+
+@pytest.mark.parametrize("since", ["999999999d", "99999999999999999999h", "0000-01-01", "yesterday"])
+def test_a_bad_report_since_is_a_one_line_error(run, monkeypatch, tmp_path, since):
+    monkeypatch.setenv("POLICYBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'usage.sqlite3'}")
+    config.get_settings.cache_clear()
+    result = run("report", "--since", since)
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and result.output.startswith("error: --since/--before")
+
+
+def test_a_bad_ask_level_is_a_one_line_error(run):
+    result = run("ask", "社区服务设施开放多久？", "--level", "\udcff")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and result.output.startswith("error: --level")

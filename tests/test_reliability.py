@@ -99,7 +99,7 @@ def test_a_server_without_a_usable_index_stays_up_and_says_why(tmp_path):
     server = LiveServer(create_app(settings), ready_path="/healthz")
     try:
         ready = httpx.get(server.url + "/readyz")
-        assert ready.status_code == 503 and "catalog" in ready.json()["error"]
+        assert ready.status_code == 503 and "run `policy-bot index`" in ready.json()["error"]
         ask = httpx.post(server.url + "/v1/ask", json={"question": "社区服务设施开放时间"})
         assert ask.status_code == 503 and ask.json()["error"]["code"] == "not_ready"
     finally:
@@ -265,3 +265,124 @@ def test_a_build_killed_with_sigkill_leaves_the_live_build_serving(built, embedd
     (built.index_dir / "cache-away").rename(built.index_dir / "cache")
     build_index(built, embedder)
     assert not list((built.index_dir / "builds").glob(".tmp-*"))
+
+
+def _serving(settings: Settings, embedder=None) -> LiveServer:
+    """A server as a worker starts it (it loads the index itself); ready or not, it answers /healthz."""
+    import time
+
+    from bot.api import create_app
+
+    server = LiveServer(create_app(settings, bot=PolicyBot(settings, embedder=embedder) if embedder else None), ready_path="/healthz")
+    deadline = time.monotonic() + 120
+    while httpx.get(server.url + "/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return server
+
+
+def test_a_wrongly_shaped_manifest_does_not_stop_the_build_watcher(built, embedder):
+    import time
+
+    fast = built.model_copy(update={"reload_interval": 0.1})
+    server = _serving(fast, embedder)
+    try:
+        bad = built.index_dir / "builds" / "29990101T000000000000-badbad00"
+        bad.mkdir()
+        (bad / "manifest.json").write_text('{"files": [], "n_clauses": 0}', encoding="utf-8")
+        (built.index_dir / "CURRENT").write_text(bad.name, encoding="utf-8")
+        time.sleep(1.0)  # several watch intervals over the bad build
+        new = build_index(built, embedder).name
+        deadline = time.monotonic() + 30
+        while httpx.get(server.url + "/readyz").json()["build"] != new and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert httpx.get(server.url + "/readyz").json()["build"] == new
+    finally:
+        server.stop()
+
+
+def test_a_worker_serves_the_last_intact_build_and_never_builds(built, embedder):
+    good = current_build(built.index_dir)
+    damaged = build_index(built, embedder)
+    _flip(damaged / "dense.faiss")
+    server = _serving(built)  # no pipeline handed over: the worker loads one itself
+    try:
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 200 and ready.json()["build"] == good.name
+        assert httpx.post(server.url + "/v1/ask", json={"question": "社区党建工作联席会议制度由谁牵头？"}).json()["found"]
+    finally:
+        server.stop()
+    assert {p.name for p in (built.index_dir / "builds").iterdir()} == {good.name, damaged.name}
+
+
+def test_a_worker_with_no_intact_build_is_not_ready_and_builds_nothing(built):
+    live = current_build(built.index_dir)
+    _flip(live / "dense.faiss")
+    server = _serving(built)
+    try:
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 503 and "policy-bot index" in ready.json()["error"]
+    finally:
+        server.stop()
+    assert [p.name for p in (built.index_dir / "builds").iterdir()] == [live.name]
+
+
+def test_clean_up_keeps_an_intact_build_rather_than_a_damaged_one(built, embedder):
+    good = current_build(built.index_dir)
+    damaged = build_index(built, embedder)
+    _flip(damaged / "dense.faiss")
+    new = build_index(built, embedder)
+    assert {p.name for p in (built.index_dir / "builds").iterdir()} == {good.name, new.name}
+
+
+@pytest.mark.parametrize("pointer", ["../../elsewhere", "absolute"])
+def test_current_must_name_a_folder_inside_builds(built, pointer):
+    elsewhere = built.index_dir.parent / "elsewhere"  # an intact build, outside builds/
+    shutil.copytree(current_build(built.index_dir), elsewhere)
+    (built.index_dir / "CURRENT").write_text(str(elsewhere) if pointer == "absolute" else pointer, encoding="utf-8")
+    assert current_build(built.index_dir) is None
+
+
+def test_a_zip_bomb_docx_is_refused_before_it_is_unzipped(corpus_copy, tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\0" * 60_000_000)  # 60 MB of zeros, ~60 KB zipped
+    assert path.stat().st_size < 200_000
+    with pytest.raises(IngestError, match="would unzip to 60,000,"):
+        add_document(corpus_copy.corpus_dir, path, max_unzipped_bytes=50_000_000)
+
+
+def test_the_same_text_under_another_id_is_refused(corpus_copy, tmp_path):
+    path = tmp_path / "notice.txt"
+    path.write_text("社区议事规则\n第一条 社区议事会每月召开一次。\n", encoding="utf-8")
+    add_document(corpus_copy.corpus_dir, path, doc_id="notice-a")
+    path.write_text("社区议事规则\r\n\r\n第一条  社区议事会每月召开一次。\r\n", encoding="utf-8")  # same words, other spacing
+    with pytest.raises(IngestError, match="same text as 'notice-a'"):
+        add_document(corpus_copy.corpus_dir, path, doc_id="notice-b")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--id", "x" * 300], "--id 'xxx"),
+    (["--id", "../escape"], "--id '../escape'"),
+    (["--level", "县"], "--level '县'"),
+    (["--status", "有效"], "--status '有效'"),
+])
+def test_bad_add_options_are_one_line_errors(corpus_copy, tmp_path, monkeypatch, args, message):
+    from typer.testing import CliRunner
+
+    from bot import config
+    from bot.cli import app
+
+    path = tmp_path / "rules.txt"
+    path.write_text("第一条 社区应当开展服务。\n", encoding="utf-8")
+    monkeypatch.setenv("POLICYBOT_CORPUS_DIR", str(corpus_copy.corpus_dir))
+    config.get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["add", str(path), *args])
+    finally:
+        config.get_settings.cache_clear()
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: " + message) and "pydantic" not in result.output

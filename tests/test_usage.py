@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import timedelta
 
 import httpx
@@ -18,53 +17,9 @@ from pydantic import SecretStr
 from bot import report as usage
 from bot.evaluation import GoldSetError, load_gold
 from bot.metrics import LOG_DROPPED
-from bot.models import Answer
 from bot.questionlog import QuestionLog, new_answer_id
 from bot.store import Store, now
-from tests.conftest import LiveServer
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-
-
-@pytest.fixture(scope="module")
-def pg_database():
-    """A throwaway PostgreSQL database, dropped after the module."""
-    import psycopg
-
-    name = f"policybot_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG.format(db=name)
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path, pg_database):
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'usage.sqlite3'}")
-    else:
-        s = Store(pg_database)
-        s.migrate()
-        with s.engine.begin() as conn:  # each test starts from empty tables
-            conn.exec_driver_sql("DELETE FROM feedback")
-            conn.exec_driver_sql("DELETE FROM answers")
-    s.migrate()
-    yield s
-    s.engine.dispose()
-
-
-def _row(question="社区服务设施开放多久？", found=True, minutes_ago=0, clause="xc-plan:s2.c4.i1"):
-    return {"id": new_answer_id(), "time": now() - timedelta(minutes=minutes_ago), "client": "web:abc", "route": "ask",
-            "question": question, "resolved_question": None, "found": found, "reason": None if found else "low_confidence",
-            "mode": "extractive", "guard": None, "latency_ms": 12.0,
-            "citations": json.dumps([{"clause_id": clause, "doc_id": clause.split(":")[0], "score": 0.9}] if found else [])}
-
-
-def _answer(question="社区服务设施开放多久？"):
-    return Answer(question=question, found=True, answer="……[1]", citations=[], latency_ms=10.0)
-
+from tests.conftest import LiveServer, log_row as _row, logged_answer as _answer
 
 def test_migrations_are_idempotent(store):
     store.migrate()
@@ -301,3 +256,51 @@ def test_cli_report_and_purge(settings, bot, tmp_path, pg_database):
     purge = subprocess.run([sys.executable, "-m", "bot", "log", "purge", "--before", "2000-01-01"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert purge.returncode == 0 and "deleted 0 answers" in purge.stdout
+
+
+@pytest.mark.parametrize("question", ["=HYPERLINK(\"http://x\",\"点我\")", "+cmd|' /C calc'!A0", "-1+1", "@SUM(1)", "\t=1", "\r=1"])
+def test_report_csv_never_writes_a_live_formula(store, question):
+    import csv
+    import io
+
+    store.insert_answers([_row(question, found=False)])
+    rows = list(csv.reader(io.StringIO(usage.csv_rows(usage.build(store, now() - timedelta(days=1))))))
+    cell = rows[1][1]
+    assert cell == "'" + question  # shown as the text the user typed
+
+
+def _grouped_by_reference(questions: list[str], threshold: float = 0.4) -> list[list[str]]:
+    """The plain greedy grouping: each question against every group's first question."""
+    from bot.text import char_bigrams
+
+    groups: list[tuple[set[str], list[str]]] = []
+    for q in questions:
+        grams = char_bigrams(q)
+        for head, members in groups:
+            if grams and len(grams & head) / len(grams | head) >= threshold:
+                members.append(q)
+                break
+        else:
+            groups.append((grams, [q]))
+    return sorted((m for _, m in groups), key=len, reverse=True)
+
+
+def test_report_grouping_equals_comparing_with_every_group():
+    import random
+
+    rng = random.Random(7)
+    words = ["社区", "工作者", "培训", "学时", "每年", "多少", "服务", "设施", "开放", "时间", "农村", "城市", "标准", "要求", "补贴"]
+    questions = ["".join(rng.sample(words, rng.randint(1, 5))) + "？" for _ in range(600)] + ["？", "a", ""]
+    assert usage.group_similar(questions) == _grouped_by_reference(questions)
+
+
+def test_report_grouping_of_twelve_thousand_distinct_questions_is_near_linear():
+    import random
+
+    rng = random.Random(11)
+    alphabet = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    questions = ["".join(rng.choices(alphabet, k=rng.randint(6, 20))) + "？" for _ in range(12_000)]
+    t0 = time.perf_counter()
+    groups = usage.group_similar(questions)
+    assert time.perf_counter() - t0 < 20  # the quadratic grouping took 65 s; this takes well under 1 s
+    assert sum(map(len, groups)) == 12_000

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
 from bot.api import admin, ask, chat, training, usage
-from bot.api.deps import require_api_key
+from bot.api.deps import key_error
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
 from bot.logs import setup_logging
@@ -44,13 +44,14 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await error_response(413, "request_too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+            return await _closing(error_response(413, "request_too_large", f"request body over {self.limit} bytes"), scope, receive, send)
         try:
             body = await asyncio.wait_for(self._read(receive), self.timeout)
         except _TooLarge:
-            return await error_response(413, "request_too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+            return await _closing(error_response(413, "request_too_large", f"request body over {self.limit} bytes"), scope, receive, send)
         except asyncio.TimeoutError:
-            return await error_response(408, "request_timeout", f"request body not received within {self.timeout:g} s")(scope, receive, send)
+            return await _closing(error_response(408, "request_timeout", f"request body not received within {self.timeout:g} s"),
+                                  scope, receive, send)
         if body is None:  # the client went away
             return
         sent = False
@@ -83,9 +84,40 @@ class _TooLarge(Exception):
     pass
 
 
+class Admission:
+    """Decide from the request head alone, before any body byte is read or an in-flight slot is
+    taken: more than ``max_headers`` header lines get 431, a missing or wrong key 401 or 403
+    (``deps.key_error``). A client without a key cannot hold a /v1 slot by dripping a body."""
+
+    def __init__(self, app, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = scope["headers"]
+        if len(headers) > self.settings.max_headers:
+            return await _closing(error_response(431, "too_many_headers", f"more than {self.settings.max_headers} header lines"),
+                                  scope, receive, send)
+        if scope["method"] != "OPTIONS":  # a CORS preflight carries no key
+            authorization = next((v for k, v in headers if k == b"authorization"), b"").decode("latin-1")
+            error = key_error(scope["path"], authorization, self.settings)
+            if error is not None:
+                return await _closing(error_response(error.status, error.code, error.message, error.type), scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+async def _closing(response: JSONResponse, scope, receive, send) -> None:
+    """Send ``response`` and close the connection: its body was never read, and a client dripping it
+    must not keep the connection open (the server would otherwise read it to the end to reuse it)."""
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
+
+
 class LoadShedding:
     """At most ``limit`` /v1 requests in a worker at once; more get 503 with Retry-After at once,
-    instead of queueing for a minute behind the embedder. Liveness and the page are never shed."""
+    instead of queueing for a minute behind the embedder. Liveness and the page are never shed.
+    It sits inside ``BodyLimit``: a request is counted only once its whole body is in."""
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit, self.inflight = app, limit, 0
@@ -94,8 +126,7 @@ class LoadShedding:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
         if self.inflight >= self.limit:
-            response = error_response(503, "overloaded", "the server is busy; retry in a moment", type_="server_error")
-            response.headers["Retry-After"] = "1"
+            response = error_response(503, "overloaded", "the server is busy; retry in a moment", type_="server_error", retry_after=1)
             return await response(scope, receive, send)
         self.inflight += 1
         try:
@@ -161,20 +192,44 @@ class SecurityHeaders:
 
 async def _watch_builds(app: FastAPI, settings: Settings) -> None:
     """Serve a new build without a restart: when ``indexes/CURRENT`` names another build, load it
-    beside the old one (in a thread) and swap; if it does not load, keep serving the old one."""
+    beside the old one (in a thread) and swap; if it does not load, keep serving the old one. Any
+    error is logged and the watch goes on: a bad build never stops later good ones being picked up."""
+    skipped: set[str] = set()  # builds that did not load; not retried every interval
     while True:
         await asyncio.sleep(settings.reload_interval)
-        live = current_build(settings.index_dir)
-        loaded = app.state.bot
-        if live is None or (loaded is not None and loaded.index.path == live):
-            continue
         try:
-            embedder = loaded.embedder if loaded else None
-            app.state.bot = await asyncio.to_thread(PolicyBot, settings, embedder=embedder)
-            app.state.load_error = None
-            logger.info("now serving build %s", live.name)
-        except (OSError, ValueError) as exc:
-            logger.warning("build %s not loaded, still serving the previous one: %s", live.name, exc)
+            await _check_build(app, settings, skipped)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the watcher must outlive any damaged build
+            logger.warning("build watcher: %s: %s; still serving the previous build", type(exc).__name__, exc)
+
+
+async def _check_build(app: FastAPI, settings: Settings, skipped: set[str]) -> None:
+    live = current_build(settings.index_dir)
+    loaded = app.state.bot
+    if live is None or live.name in skipped or (loaded is not None and loaded.index.path == live):
+        return
+    try:
+        embedder = loaded.embedder if loaded else None
+        new = await asyncio.to_thread(PolicyBot, settings, embedder=embedder)
+    except (OSError, ValueError) as exc:
+        skipped.add(live.name)
+        logger.warning("build %s not loaded, still serving the previous one: %s", live.name, exc)
+        return
+    if new.index.path != live:  # the live build is damaged; loading fell back to the last intact one
+        skipped.add(live.name)
+        logger.warning("build %s is damaged; serving build %s", live.name, new.index.path.name)
+        if loaded is not None and loaded.index.path == new.index.path:
+            return
+    app.state.bot, app.state.load_error = new, None
+    logger.info("now serving build %s", new.index.path.name)
+
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn options that bound a request's head: the h11 parser with ``max_header_bytes``
+    (httptools, uvicorn's default, accepts headers of any size and number)."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
 
 
 def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -> FastAPI:
@@ -182,25 +237,26 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     (building the index if needed) when the server starts, once per worker."""
     settings = settings or get_settings()
     setup_logging(settings.log_level)
+    serving = settings.model_copy(update={"build_missing_index": False})  # workers load; `serve` or `index` builds
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # A damaged or missing index must not kill the server with a traceback: it stays up, says
         # why on /readyz (503) and answers /v1 routes with 503 until it is repaired and restarted.
         try:
-            app.state.bot = bot or PolicyBot(settings)
+            app.state.bot = bot or PolicyBot(serving)
             logger.info("index loaded from %s", app.state.bot.index.path)
         except (OSError, ValueError) as exc:
             app.state.load_error = str(exc)
             logger.error("index not loaded: %s", exc)
-        watcher = asyncio.create_task(_watch_builds(app, settings)) if settings.reload_interval else None
+        watcher = asyncio.create_task(_watch_builds(app, serving)) if settings.reload_interval else None
         if settings.question_log:
-            store = Store(settings.database_url or default_url(settings.index_dir))
+            store = Store(settings.database_url or default_url(settings.index_dir), timeout=settings.db_timeout)
             try:
                 await asyncio.to_thread(store.migrate)
             except SQLAlchemyError as exc:  # answers are served anyway; the writer migrates when the store is back
                 logger.warning("question log store unavailable at start: %s", type(exc).__name__)
-            app.state.question_log = QuestionLog(store, retention_days=settings.log_retention_days)
+            app.state.question_log = QuestionLog(store, retention_days=settings.log_retention_days, grace=settings.feedback_grace)
         yield
         if watcher:
             watcher.cancel()
@@ -213,21 +269,21 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     app.state.bot = None
     app.state.load_error = None
     app.state.question_log = None
+    app.state.feedback_limiter = usage.FeedbackLimiter(settings.feedback_rate)
     install_error_handlers(app)
+    # Outermost last. A request meets, in order: metrics, security headers, CORS, the key check on
+    # its head (Admission), the body read under its own deadline (BodyLimit), and only then the
+    # in-flight bound (LoadShedding): a slow or keyless body never takes an answer's slot.
+    app.add_middleware(LoadShedding, limit=settings.max_inflight)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(Admission, settings=settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
-    app.add_middleware(LoadShedding, limit=settings.max_inflight)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics)
-    secured = [Depends(require_api_key)]
-    app.include_router(ask.router, dependencies=secured)
-    app.include_router(chat.router, dependencies=secured)
-    app.include_router(training.router, dependencies=secured)
-    app.include_router(usage.router, dependencies=secured)
-    app.include_router(usage.admin, dependencies=[Depends(usage.require_admin)])
-    app.include_router(usage.metrics)
+    for router in (ask.router, chat.router, training.router, usage.router, usage.admin, usage.metrics):
+        app.include_router(router)
     app.include_router(admin.pages)
 
     # async: liveness and readiness run on the event loop, never queued behind answers in the thread pool.

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from bot.api.chat import usable_history
 from bot.api.deps import get_bot
 from bot.api.errors import APIError
 from bot.api.usage import remember
@@ -19,7 +20,8 @@ Bot = Annotated[PolicyBot, Depends(get_bot)]
 
 @router.post("/ask", response_model=Answer, summary="Answer a question with cited clauses")
 def ask(req: AskRequest, bot: Bot, request: Request) -> Answer:
-    return remember(request, bot.ask(req.question, top_k=req.top_k, filters=req.filters, history=req.history), "ask")
+    history = usable_history(bot, req.history)
+    return remember(request, bot.ask(req.question, top_k=req.top_k, filters=req.filters, history=history), "ask")
 
 
 @router.post("/search", response_model=SearchResponse, summary="Ranked clauses, no answer composition")

@@ -25,7 +25,7 @@ from bot.api.schemas import ChatRequest, ErrorResponse
 from bot.api.usage import remember
 from bot.config import Settings
 from bot.models import Answer
-from bot.pipeline import PolicyBot
+from bot.pipeline import InvalidQuestion, PolicyBot
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 # Stream in readable pieces: up to a punctuation mark, or this many characters.
@@ -46,6 +46,19 @@ def _extras(answer: Answer) -> dict:
             "citations": [c.model_dump() for c in answer.citations], "related": [c.model_dump() for c in answer.related]}
 
 
+def usable_history(bot: PolicyBot, turns: list[str]) -> list[str]:
+    """The earlier user turns a follow-up can lean on: line breaks and runs of spaces folded to one
+    space, and a turn that would be refused as a question (too long, binary) left out. An earlier
+    turn, already answered or refused, never makes a later request of its thread fail."""
+    usable = []
+    for turn in turns:
+        try:
+            usable.append(bot.check_question(" ".join(turn.split())))
+        except InvalidQuestion:
+            continue
+    return usable
+
+
 def _question(req: ChatRequest, settings: Settings) -> tuple[str, list[str]]:
     """The question (last user message) and the earlier user turns, oldest first."""
     if req.model != settings.model_name:
@@ -60,7 +73,7 @@ def _question(req: ChatRequest, settings: Settings) -> tuple[str, list[str]]:
 def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
                      settings: Annotated[Settings, Depends(get_settings)], request: Request):
     question, history = _question(req, settings)
-    events = bot.stream(question, history=history)  # raises InvalidQuestion (400) before any byte is sent
+    events = bot.stream(question, history=usable_history(bot, history))  # raises InvalidQuestion (400) before any byte is sent
     first = next(events)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if req.stream:

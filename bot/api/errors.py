@@ -19,21 +19,29 @@ class APIError(Exception):
     """An error with an HTTP status and a stable machine-readable code."""
 
     def __init__(self, status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 headers: dict[str, str] | None = None):
+                 retry_after: int | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.type, self.param = status, code, message, type_, param
-        self.headers = headers or {}
+        self.retry_after, self.headers = retry_after, headers or {}
 
 
-def error_response(status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                   retry_after: int | None = None) -> JSONResponse:
+    """The JSON error envelope; ``retry_after`` (seconds) adds a Retry-After header (429, 503)."""
     body = {"message": clean_text(message), "type": type_, "code": code, "param": param and clean_text(param)}
-    return JSONResponse({"error": body}, status_code=status)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def store_unavailable() -> APIError:
+    """The question log's database is unreachable, locked or slow: retry later (never a 404 or a wait)."""
+    return APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error", retry_after=5)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        response = error_response(exc.status, exc.code, exc.message, exc.type, exc.param)
+        response = error_response(exc.status, exc.code, exc.message, exc.type, exc.param, exc.retry_after)
         response.headers.update(exc.headers)
         return response
 
@@ -60,9 +68,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _engine_down(request: Request, exc: ConnectionError) -> JSONResponse:
         # The search engine (a Milvus server) is unreachable: a retryable outage, not a bug.
         logger.warning("search engine unavailable on %s: %s", request.url.path, exc)
-        response = error_response(503, "engine_unavailable", "the search engine is unavailable; retry shortly", type_="server_error")
-        response.headers["Retry-After"] = "5"
-        return response
+        return error_response(503, "engine_unavailable", "the search engine is unavailable; retry shortly", type_="server_error",
+                              retry_after=5)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

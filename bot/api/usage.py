@@ -3,20 +3,26 @@ maintainers read both (``/v1/admin/…``, behind ``POLICYBOT_ADMIN_KEY``); ``/me
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import math
 import secrets
 import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.api.deps import bearer_token, get_bot
-from bot.api.errors import APIError
+from bot.api.deps import admin_credentials, bearer_token, get_bot
+from bot.api.errors import APIError, store_unavailable
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
@@ -27,20 +33,27 @@ from bot.store import Store, as_utc, now
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 admin = APIRouter(prefix="/v1/admin", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
 metrics = APIRouter()
+T = TypeVar("T")
 
 
-def get_log(request: Request) -> QuestionLog | None:
+async def get_log(request: Request) -> QuestionLog | None:
     return request.app.state.question_log
 
 
+async def _on_log_threads(log: QuestionLog, call: Callable[[], T]) -> T:
+    """``call`` (a store read) on the log's own reader threads: a flood of feedback or admin reads
+    queues there, on the event loop, never in front of answers in the shared thread pool."""
+    return await asyncio.wrap_future(log.readers.submit(call))
+
+
 def _caller(request: Request) -> str:
-    return client_id(bearer_token(request) or None, request.headers.get("x-client-id"))
+    return client_id(bearer_token(request.headers.get("authorization", "")) or None, request.headers.get("x-client-id"))
 
 
 def remember(request: Request, answer: Answer, route: str) -> Answer:
     """Count the answer and log it (off the request path); returns it with its log ``id``."""
     ANSWERS.labels(outcome="found" if answer.found else (answer.reason or "not_found")).inc()
-    log = get_log(request)
+    log: QuestionLog | None = request.app.state.question_log
     if log is None:
         return answer
     answer = answer.model_copy(update={"id": new_answer_id()})
@@ -50,20 +63,54 @@ def remember(request: Request, answer: Answer, route: str) -> Answer:
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answer_id: str = Field(min_length=1, max_length=64, description="The `id` of an answer")
+    answer_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="The `id` of an answer (32 hex digits)")
     rating: Literal["up", "down"]
     comment: str | None = Field(None, max_length=2000)
+
+    @field_validator("comment")
+    @classmethod
+    def _printable(cls, comment: str | None) -> str | None:
+        # NUL cannot be stored in PostgreSQL text; other control characters are never meant (line breaks are kept).
+        if comment is not None and any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\r\t" for ch in comment):
+            raise ValueError("comment contains control characters")
+        return comment
 
 
 class FeedbackResponse(BaseModel):
     status: Literal["recorded"]
 
 
-@router.post("/feedback", response_model=FeedbackResponse, status_code=201, summary="Rate an answer (👍/👎, optional comment)")
-def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[QuestionLog | None, Depends(get_log)]) -> FeedbackResponse:
+class FeedbackLimiter:
+    """Feedback posts per client address in a moving window (``POLICYBOT_FEEDBACK_RATE``), in this process."""
+
+    def __init__(self, rate: str) -> None:
+        self._rates = parse_many(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, client: str) -> None:
+        """Raise 429 with Retry-After once ``client`` is over any of the rates."""
+        for rate in self._rates:
+            if not self._limiter.hit(rate, "feedback", client):
+                reset = self._limiter.get_window_stats(rate, "feedback", client).reset_time
+                raise APIError(429, "rate_limited", f"too much feedback from this client; at most {rate}",
+                               retry_after=max(1, math.ceil(reset - time.time())))
+
+
+async def get_limiter(request: Request) -> FeedbackLimiter:
+    return request.app.state.feedback_limiter
+
+
+@router.post("/feedback", response_model=FeedbackResponse, status_code=201,
+             responses={429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+             summary="Rate an answer (👍/👎, optional comment); a client's later rating of an answer replaces its earlier one")
+async def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[QuestionLog | None, Depends(get_log)],
+                        limiter: Annotated[FeedbackLimiter, Depends(get_limiter)]) -> FeedbackResponse:
     if log is None:
         raise APIError(404, "logging_off", "answers are not logged on this server (POLICYBOT_QUESTION_LOG=off)", param="answer_id")
-    if not _known(log, req.answer_id):
+    limiter.check(request.client.host if request.client else "unknown")
+    if not log.available:
+        raise store_unavailable()
+    if not await _on_log_threads(log, lambda: _known(log, req.answer_id)):
         raise APIError(404, "answer_not_found", f"no answer with id {req.answer_id!r}", param="answer_id")
     log.record_feedback({"answer_id": req.answer_id, "time": now(), "client": _caller(request), "rating": req.rating,
                          "comment": (req.comment or "").strip() or None})
@@ -71,18 +118,15 @@ def post_feedback(req: FeedbackRequest, request: Request, log: Annotated[Questio
 
 
 def _known(log: QuestionLog, answer_id: str) -> bool:
-    """An answer this process issued, or one in the store (another worker's rows may still be in
-    its batch for up to a second)."""
-    if log.issued_here(answer_id):
+    """An answer this process issued, one issued within the grace period (another worker's row may
+    still be in its batch; the writer waits for it), or one in the store. Never sleeps: the lookup
+    runs under the store's statement timeout and a slow or unreachable store is a 503."""
+    if log.issued_here(answer_id) or log.recently_issued(answer_id):
         return True
-    for attempt in range(3):
-        try:
-            if log.store.has_answer(answer_id):
-                return True
-        except SQLAlchemyError as exc:
-            raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
-        time.sleep(0.5 * (attempt < 2))
-    return False
+    try:
+        return log.store.has_answer(answer_id)
+    except SQLAlchemyError as exc:
+        raise store_unavailable() from exc
 
 
 @dataclass(frozen=True)
@@ -96,27 +140,11 @@ class Admin:
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="policy-bot admin", charset="UTF-8"'}
 
 
-def _admin_credentials(request: Request) -> tuple[str, str | None]:
-    """The key (and name) of ``Authorization: Bearer <key>``, or of ``Basic`` (name:key), which a
-    browser asks for when it opens /admin; empty when neither is sent."""
-    token = bearer_token(request)
-    if token:
-        return token, None
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return "", None
-    try:
-        name, _, key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return "", None
-    return key, (name.strip()[:64] or None)
-
-
 def require_admin(request: Request) -> Admin:
     """``Authorization: Bearer <POLICYBOT_ADMIN_KEY>`` (or Basic with the key as password, for the
     /admin pages in a browser); no key 401, the ordinary API key or any other 403."""
     settings = request.app.state.settings
-    token, name = _admin_credentials(request)
+    token, name = admin_credentials(request.headers.get("authorization", ""))
     if not token:
         raise APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error",
                        headers=CHALLENGE)
@@ -138,13 +166,13 @@ def log_store(log: QuestionLog | None) -> Store:
     return log.store
 
 
-def _page(fetch) -> Page:
+async def _page(log: QuestionLog, fetch: Callable[[], tuple[list[dict], str | None]]) -> Page:
     try:
-        items, nxt = fetch()
+        items, nxt = await _on_log_threads(log, fetch)
     except ValueError as exc:
         raise APIError(400, "invalid_cursor", str(exc), param="cursor") from exc
     except SQLAlchemyError as exc:
-        raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
+        raise store_unavailable() from exc
     return Page(items=items, next=nxt)
 
 
@@ -153,12 +181,12 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @admin.get("/questions", response_model=Page, summary="Logged questions, newest first, with their label and feedback")
-def admin_questions(request: Request, log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None,
-                    since: Since = None, limit: Limit = 50, cursor: str | None = None, until: Since = None,
-                    doc: Annotated[str | None, Query(max_length=64, description="Only answers citing this document id")] = None,
-                    rating: Annotated[Literal["up", "down"] | None, Query(description="Only answers rated so")] = None) -> Page:
+async def admin_questions(request: Request, log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None,
+                          since: Since = None, limit: Limit = 50, cursor: str | None = None, until: Since = None,
+                          doc: Annotated[str | None, Query(max_length=64, description="Only answers citing this document id")] = None,
+                          rating: Annotated[Literal["up", "down"] | None, Query(description="Only answers rated so")] = None) -> Page:
     store = log_store(log)
-    page = _page(lambda: store.questions(found=found, since=since and as_utc(since), until=until and as_utc(until), doc=doc,
+    page = await _page(log, lambda: store.questions(found=found, since=since and as_utc(since), until=until and as_utc(until), doc=doc,
                                          rating=rating, limit=limit, cursor=cursor))
     names = clause_names(request)
     if names is not None:
@@ -209,7 +237,7 @@ def put_label(answer_id: str, req: LabelRequest, request: Request, who: Annotate
     except KeyError as exc:
         raise APIError(404, "answer_not_found", f"no answer with id {answer_id!r}", param="answer_id") from exc
     except SQLAlchemyError as exc:
-        raise APIError(503, "store_unavailable", "the question log is unavailable; retry later", type_="server_error") from exc
+        raise store_unavailable() from exc
     names = clause_names(request)
     if label["clause_id"] and names is not None:
         label["clause"] = _named(names, label["clause_id"])
@@ -224,10 +252,10 @@ def admin_clauses(request: Request, q: Annotated[str, Query(min_length=1, max_le
 
 
 @admin.get("/feedback", response_model=Page, summary="Answer feedback with its question, newest first")
-def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
-                   since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def admin_feedback(log: Annotated[QuestionLog | None, Depends(get_log)], rating: Literal["up", "down"] | None = None,
+                         since: Since = None, limit: Limit = 50, cursor: str | None = None) -> Page:
     store = log_store(log)
-    return _page(lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
+    return await _page(log, lambda: store.feedback_items(rating=rating, since=since and as_utc(since), limit=limit, cursor=cursor))
 
 
 @metrics.get("/metrics", include_in_schema=False)
