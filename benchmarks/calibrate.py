@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from bot.config import get_settings
 from bot.evaluation import GoldQuestion, answer_correct, is_relevant, load_gold
 from bot.pipeline import PolicyBot
-from bot.refusal import CalibratedModel, shipped_folder, signals
+from bot.refusal import CalibratedModel, shipped_folder, signals, warned
 from bot.rerank import RANK_FEATURES, candidate_features
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
@@ -180,13 +180,16 @@ def _utility(answered: np.ndarray, right: np.ndarray, answerable: np.ndarray) ->
 
 
 def fit_gate(bot: PolicyBot, gold: list[GoldQuestion], hybrid_right: list[bool], c: float) -> CalibratedModel:
-    """The lexical gate, fitted on BM25-only decisions no sure rule refuses."""
+    """The lexical gate, fitted on the BM25-only decisions it may pass (no sure rule refuses them, no
+    warning signal fired, an exam question's option decided)."""
     rows = []  # (signals, BM25's answer is right, the hybrid path's is)
     for g, right in zip(gold, hybrid_right):
         q, d = bot.consider(g.question, g.history, lexical_only=True)
-        if d.reason is None:
-            ok = g.answerable and answer_correct(bot.compose(q, d).answer, g.keywords)
-            rows.append((signals(d.query, d.chosen[0], d.evidence), ok, right))
+        if d.reason is None and (d.query.choice is None or d.choice is not None):
+            sig = signals(d.query, d.chosen[0], d.evidence)
+            if not warned(sig):  # a warned question never passes the gate
+                ok = g.answerable and answer_correct(bot.compose(q, d).answer, g.keywords)
+                rows.append((sig, ok, right))
     model = CalibratedModel.fitted(GATE_FEATURES, [s for s, *_ in rows], np.array([float(ok) for _, ok, _ in rows]), c)
     probs = np.array([model.probability(s) for s, *_ in rows])
     lost = np.array([right and not ok for _, ok, right in rows])

@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.evidence import Evidence, Matcher, Weighing
 from bot.models import Clause
 from bot.query import Query
-from bot.refusal import CalibratedModel, delegated, hard_reason, refusal_reason, signals
+from bot.refusal import CalibratedModel, delegated, hard_reason, refusal_reason, signals, warned
 from bot.rerank import rerank
 from bot.retrieval import Hit, HybridRetriever
 from bot.selection import select
@@ -69,16 +69,19 @@ class Decider:
     def decide(self, query: Query, top_k: int, docs: frozenset[str] | None) -> Decision:
         """Decide ``query`` over the documents ``docs`` (None: all).
 
-        BM25 goes first: when the gate is confident in its answer, that answer stands and the
-        question is never embedded (the embedding is most of an uncached answer's cost). Anything
-        else (a refusal included) is decided again on the hybrid search, by the refusal model.
+        BM25 goes first: when the gate is confident in its answer and no warning signal fired, that
+        answer stands and the question is never embedded (the embedding is most of an uncached
+        answer's cost). Anything else (a refusal included) is decided again on the hybrid search, by
+        the refusal model.
         """
         weighing = self._matcher.weigh(query)
         if self._gate is not None:
             quick = self.consider(query, top_k, docs, lexical_only=True, weighing=weighing)
             decided = query.choice is None or quick.choice is not None  # an undecided exam question gets both searches
-            if quick.reason is None and decided and self._gate.says_yes(signals(query, quick.chosen[0], quick.evidence)):
-                return replace(quick, lexical=True)
+            if quick.reason is None and decided:
+                sig = signals(query, quick.chosen[0], quick.evidence)
+                if not warned(sig) and self._gate.says_yes(sig):
+                    return replace(quick, lexical=True)
         d = self.consider(query, top_k, docs, weighing=weighing)
         if d.reason is None and d.choice is None:  # an exam question whose option the text decides is answered
             sig = signals(query, d.chosen[0], d.evidence)

@@ -31,7 +31,7 @@ def gold_row(label: dict, names: ClauseNames) -> GoldQuestion | None:
     verdict, found = label["verdict"], label["found"]
     wrong_then = verdict == "wrong" or (verdict == "not_in_documents" and found)
     tags = ["from-log", f"label:{verdict}"] + (["regression"] if wrong_then else [])
-    base = {"id": f"label-{label['answer_id'][:12]}", "question": question, "tags": tags}
+    base = {"id": f"label-{label['answer_id']}", "question": question, "tags": tags}
     if verdict == "not_in_documents" or (verdict == "correct" and not found):
         return GoldQuestion(answerable=False, **base)
     right = [label["clause_id"]] if verdict == "wrong" else [c["clause_id"] for c in label["citations"]]

@@ -78,6 +78,12 @@ _REASONS = (("other_place", "other_place"), ("year_missing", "unmatched_number")
             ("figure_missing", "no_figure"), ("contrast", "other_group"))
 
 
+def warned(sig: dict[str, float]) -> bool:
+    """Whether any warning signal fired: such a question is never settled by the lexical gate; both
+    searches and the refusal model decide it."""
+    return any(sig.get(name) for name, _ in _REASONS)
+
+
 def refusal_reason(sig: dict[str, float]) -> str:
     """The machine-readable reason of a refusal the model decided on the signals ``sig``."""
     return next((reason for name, reason in _REASONS if sig.get(name)), "low_confidence")

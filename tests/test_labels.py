@@ -15,7 +15,7 @@ from bot.evaluation import load_gold
 from bot.labels import export_rows, write_rows
 from bot.report import ClauseNames
 from bot.store import now
-from tests.test_usage import _row, pg_database, store  # noqa: F401 - fixtures: both databases
+from tests.conftest import log_row as _row
 
 NAMES = ClauseNames({"xc-plan": "许昌市“十四五”城乡社区服务体系建设规划"}, [
     {"id": "xc-plan:s2.c4.i1", "doc_id": "xc-plan", "ref": "二、(四) 第1项", "text": "1.推进社区综合服务设施开放共享。开放时间每天不少于8小时。"},
