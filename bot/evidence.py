@@ -61,6 +61,8 @@ class Matcher:
                  postings: Postings) -> None:
         self._tok, self.documents, self._postings = tokenizer, documents, postings
         self.haystack = {c.id: matching_text(c, documents[c.doc_id]) for c in clauses}
+        # What a clause itself says (no document title: "城乡社区服务体系建设规划" names both groups).
+        self._own = {c.id: normalize(c.context + c.text) for c in clauses}
         self._haystacks = list(self.haystack.values())
         # Words outside the build's table are counted once; bounded, since questions can make up any.
         self._count = functools.lru_cache(maxsize=65_536)(functools.partial(postings.count, haystacks=self._haystacks))
@@ -171,8 +173,8 @@ class Matcher:
     def contrasted(self, groups: list[tuple[str, str, tuple[str, ...]]], clause_id: str) -> bool:
         """Whether the clause speaks of the other group of a pair the ask names (the ask says 农村, the
         clause says 城市, not 农村 nor 城乡): a neighbouring clause, not an answer."""
-        hay = self.haystack[clause_id]
-        return any(mine not in hay and other in hay and not any(w in hay for w in both) for mine, other, both in groups)
+        own = self._own[clause_id]
+        return any(mine not in own and other in own and not any(w in own for w in both) for mine, other, both in groups)
 
     def clause_facts(self, clause: Clause) -> tuple[bool, bool, bool, str]:
         """What a clause states whatever is asked: whether it has a figure other than a calendar year,

@@ -4,7 +4,7 @@ section; figures are never rephrased, so none can be wrong by writing."""
 from __future__ import annotations
 
 from bot.evidence import Evidence
-from bot.figures import figure_values, table_row
+from bot.figures import answers_unit, figure_values, table_row
 from bot.models import Citation, Clause, Document
 from bot.query import Query
 from bot.retrieval import Hit
@@ -23,13 +23,22 @@ class Renderer:
     def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document]) -> None:
         self._tok, self._docs = tokenizer, documents
 
-    def _quote(self, question: str, clause: Clause) -> str:
-        """The clause's sentences that carry the question's words (the whole clause when short)."""
+    def _quote(self, query: Query, clause: Clause) -> str:
+        """The clause's sentences that carry the ask's words or their official synonyms, and for a
+        figure question a figure of the asked kind ("一届干几年" → "每届任期五年", not the sentence on
+        who elects); the whole clause when short."""
         spans = sentence_spans(clause.text)
         if len(spans) <= 2:
             return clause.text
-        words = self._tok.words(question)
-        scored = [(sum(normalize(w) in normalize(clause.text[s:e]) for w in words), s, e) for s, e in spans]
+        words = self._tok.words(query.ask or query.topic)
+
+        def score(sentence: str) -> float:
+            t = normalize(sentence)
+            hits = sum(any(normalize(f) in t for f in (w, *self._tok.official(w))) for w in words)
+            figure = query.asked_unit is not None and answers_unit(sentence, query.asked_unit)
+            return hits + 0.5 * figure
+
+        scored = [(score(clause.text[s:e]), s, e) for s, e in spans]
         top = max(sc for sc, _, _ in scored)
         keep = [(s, e) for sc, s, e in scored if sc == top and sc > 0][:2] or [spans[0]]
         return "……".join(clause.text[s:e] for s, e in keep)
@@ -39,7 +48,7 @@ class Renderer:
         lines, citations, figures = ([lead] if lead else []), [], {}
         for n, ev in enumerate(chosen, 1):
             c, doc = ev.hit.clause, self._docs[ev.hit.clause.doc_id]
-            quote = table_row(c) if c.kind == "table_row" else f"“{self._quote(query.ask or query.topic, c)}”"
+            quote = table_row(c) if c.kind == "table_row" else f"“{self._quote(query, c)}”"
             number = f"（{doc.doc_number}）" if doc.doc_number else ""
             mark = "（用户添加，未经核实）" if doc.added_by_user else ""
             lines.append(f"《{doc.title}》{number}{mark}{c.ref}：{quote}[{n}]")

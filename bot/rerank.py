@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bot.evidence import Evidence
 from bot.query import Query
+
+if TYPE_CHECKING:  # bot.refusal imports this module's feature names
+    from bot.refusal import CalibratedModel
 
 RANK_FEATURES = (
     "fused", "bm25_rr", "dense_rr", "dense_sim", "bm25_log", "ask_rr", "coverage", "ask_coverage",
@@ -43,7 +47,7 @@ def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], 
     }
 
 
-def rerank(query: Query, evidence: list[Evidence], model, routed: set[str], primary_doc: str) -> list[Evidence]:
+def rerank(query: Query, evidence: list[Evidence], model: CalibratedModel, routed: set[str], primary_doc: str) -> list[Evidence]:
     """``evidence`` ordered by the ranker's P(answers), each with its ``rank_p`` set."""
     if not evidence:
         return evidence

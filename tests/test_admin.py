@@ -94,7 +94,7 @@ def test_the_report_page_is_served_to_admins_for_a_window(served):
 
 
 def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_exported_row(served, browser, tmp_path):  # noqa: F811
-    wrong = _ask(served, "居委会一届干几年？")  # refused, though the documents say: 每届任期五年
+    wrong = _ask(served, "社区居委会主任一届干几年？")  # refused, though the documents say: 每届任期五年
     assert httpx.post(served.url + "/v1/feedback", json={"answer_id": wrong["id"], "rating": "down", "comment": "法里写了任期"},
                       headers=USER).status_code == 201
     _ask(served, "社区党建工作联席会议制度由谁牵头？")
@@ -109,7 +109,7 @@ def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_e
         page.click("button[data-show=down]")
         item = page.locator(".item")
         expect(item).to_have_count(1)
-        expect(item.locator(".question")).to_have_text("居委会一届干几年？")
+        expect(item.locator(".question")).to_have_text("社区居委会主任一届干几年？")
         expect(item.locator(".comment")).to_contain_text("法里写了任期")
         # A not-found answer shows its closest clauses and a clause search at once: type, pick.
         item.locator(".picker input").fill("居民委员会每届任期五年")  # action 1: results follow the typing
@@ -139,7 +139,7 @@ def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_e
                             capture_output=True, text=True, timeout=300)
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
-    row = next(r for r in result["questions"] if r["question"] == "居委会一届干几年？")
+    row = next(r for r in result["questions"] if r["question"] == "社区居委会主任一届干几年？")
     assert row["answerable"] and "regression" in row["tags"] and result["n"] == len(rows.read_text().splitlines())
     assert row["failure"].startswith("false_refusal")  # still wrong: the regression row shows it until a rebuild fixes it
 

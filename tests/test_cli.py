@@ -77,7 +77,7 @@ def test_a_bad_report_since_is_a_one_line_error(run, monkeypatch, tmp_path, sinc
     config.get_settings.cache_clear()
     result = run("report", "--since", since)
     assert result.exit_code == 2
-    assert result.output.strip().count("\n") == 0 and result.output.startswith("error: --since/--before")
+    assert result.output.strip().count("\n") == 0 and result.output.startswith("error: --since/--until/--before")
 
 
 def test_a_bad_ask_level_is_a_one_line_error(run):

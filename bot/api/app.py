@@ -103,7 +103,9 @@ class Admission:
             authorization = next((v for k, v in headers if k == b"authorization"), b"").decode("latin-1")
             error = key_error(scope["path"], authorization, self.settings)
             if error is not None:
-                return await _closing(error_response(error.status, error.code, error.message, error.type), scope, receive, send)
+                response = error_response(error.status, error.code, error.message, error.type)
+                response.headers.update(error.headers)
+                return await _closing(response, scope, receive, send)
         await self.app(scope, receive, send)
 
 

@@ -32,6 +32,10 @@ def bearer_token(authorization: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+# Sent with a 401 of the admin routes and pages, so a browser asks for the key (name: anything).
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="policy-bot admin", charset="UTF-8"'}
+
+
 def admin_credentials(authorization: str) -> tuple[str, str | None]:
     """The key (and name) of ``Authorization: Bearer <key>``, or of ``Basic`` (name:key), which a
     browser asks for when it opens /admin; empty when neither is sent."""
@@ -59,7 +63,8 @@ def key_error(path: str, authorization: str, settings: Settings) -> APIError | N
     if path.startswith("/v1/admin") or (path == "/metrics" and not settings.metrics_public):
         token, _ = admin_credentials(authorization)
         if not token:
-            return APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error")
+            return APIError(401, "admin_key_required", "send 'Authorization: Bearer <admin key>'", type_="authentication_error",
+                            headers=CHALLENGE)
         if settings.admin_key is None or not _matches(token, settings.admin_key):
             return APIError(403, "forbidden", "this key may not read the question log", type_="permission_error")
         return None

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.api.deps import admin_credentials, bearer_token, get_bot
+from bot.api.deps import CHALLENGE, admin_credentials, bearer_token, get_bot
 from bot.api.errors import APIError, store_unavailable
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
@@ -135,9 +135,6 @@ class Admin:
 
     id: str
     name: str | None = None
-
-
-CHALLENGE = {"WWW-Authenticate": 'Basic realm="policy-bot admin", charset="UTF-8"'}
 
 
 def require_admin(request: Request) -> Admin:
