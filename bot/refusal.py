@@ -43,6 +43,10 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
     """How well the best clause answers ``query``, by every measure a model may weigh."""
     h = best.hit
     others = [e.hit.bm25_score for e in evidence if e is not best and e.hit.bm25_rank]
+    # Read from the ask only: the case a worker tells ("就6个", 襄城县) is not what is asked.
+    # A year the ask names (2022年) that the clause's document lacks: the clause speaks of another time.
+    slots = {"year_missing": not best.years_ok, "unit_missing": query.asked_unit is not None and not best.unit_ok,
+             "figure_missing": query.is_figure and not best.has_figure}
     return {
         "coverage": best.coverage,
         "unknown_share": len(best.unknown) / max(len(best.words), 1),
@@ -57,16 +61,11 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "rank_p": best.rank_p,
         "rank_margin": best.rank_p - max((e.rank_p for e in evidence if e is not best), default=0.0),
         "ask_coverage": best.ask_coverage,
-        # Read from the ask only: the case a worker tells ("就6个", 襄城县) is not what is asked.
         "numbers_ok": float(best.numbers_ok),
-        # A year the ask names (2022年) that the clause does not: the clause speaks of another time.
-        "year_missing": float(not best.years_ok),
         "other_place": float(any(_PLACE.fullmatch(w) for w in best.ask_unknown)),
-        "unit_missing": float(query.asked_unit is not None and not best.unit_ok),
-        "figure_missing": float(query.is_figure and not best.has_figure),
+        **{name: float(fired) for name, fired in slots.items()},
         # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
-        "slot_unfilled": float((query.asked_unit is not None and not best.unit_ok) or (query.is_figure and not best.has_figure)
-                               or not best.years_ok),
+        "slot_unfilled": float(any(slots.values())),
         "contrast": float(best.contrast),
         "situation": float(bool(query.situation)),
     }
