@@ -79,17 +79,17 @@ def _windows(text: str, size: int) -> list[str]:
 def judge(option: str, ev: Evidence, matcher: Matcher) -> Verdict:
     """``option`` against one clause: the share of its words the clause covers, and whether the
     clause states its figures otherwise or says the opposite about it."""
-    words = matcher.words(normalize_figures(option))
+    opt = normalize_figures(option)
+    words = matcher.words(opt)
     text = normalize_figures(ev.hit.clause.context + "。" + ev.hit.clause.text)
     # The part of the clause the option speaks of: the sentence, phrase or pair of phrases covering
     # most of its words. A distractor borrows words from all over a clause ("市县党委书记…直接责任人"
     # from "市县党委书记要履行第一责任人职责，…乡镇党委书记要履行好直接责任人职责"); the statement it
     # twists is one part.
-    size = len([p for p in _PHRASE.split(normalize_figures(option)) if p])
+    size = len([p for p in _PHRASE.split(opt) if p])
     support, near = max((matcher.coverage(words, w), w) for w in _windows(text, size))
-    mine, theirs = _figures(option), _figures(near)
+    mine, theirs = _figures(opt), _figures(near)
     conflict = bool(mine - theirs) and bool(theirs)
-    opt = normalize_figures(option)
     conflict |= bool(_DENIAL.search(opt)) != bool(_DENIAL.search(near))
     for modality, other in ((_MAY, _MUST), (_MUST, _MAY)):
         conflict |= bool(modality.search(opt)) and not modality.search(near) and bool(other.search(near))
@@ -152,11 +152,9 @@ def _sentences(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tu
     # false one, the least-covered) option when it leads clearly.
     if len(wanted) == 1:
         return wanted[0], verdicts[wanted[0]].evidence
-    pool = wanted or list(verdicts)
     sign = -1.0 if choice.negative else 1.0
-    ranked = sorted(pool, key=lambda k: -sign * (verdicts[k].support - verdicts[k].conflict))
-    first, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
-    score = {k: verdicts[k].support - verdicts[k].conflict for k in pool}
-    if second is not None and abs(score[first] - score[second]) < _LEAD:
+    score = {k: sign * (verdicts[k].support - verdicts[k].conflict) for k in (wanted or verdicts)}
+    ranked = sorted(score, key=lambda k: -score[k])
+    if len(ranked) > 1 and score[ranked[0]] - score[ranked[1]] < _LEAD:
         return None, None
-    return first, verdicts[first].evidence
+    return ranked[0], verdicts[ranked[0]].evidence

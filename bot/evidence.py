@@ -66,7 +66,7 @@ class Matcher:
         self._haystacks = list(self.haystack.values())
         # Words outside the build's table are counted once; bounded, since questions can make up any.
         self._count = functools.lru_cache(maxsize=65_536)(functools.partial(postings.count, haystacks=self._haystacks))
-        self._facts: dict[str, tuple[bool, bool, str]] = {}
+        self._facts: dict[str, tuple[bool, bool, bool, str]] = {}
         self._contrasts = contrast_pairs()
         self._units: dict[tuple[str, str], bool] = {}
         # Document names by their first two characters: a question is checked only against the
@@ -158,10 +158,11 @@ class Matcher:
         """The question's words and the documents it names, worked out once for every search of it."""
         words = self.topic_words(query)
         ask_words = self.words(query.ask) if query.ask != query.topic else words
-        unknown = [w for w in words if len(w) > 1 and not self.known(w)]
-        asked_groups = [pair for pair in self._contrasts if pair[0] in normalize(query.ask)]
-        return Weighing(self, query, words, unknown, self.routed_documents(query.text), ask_words,
-                        [w for w in ask_words if w in unknown or (len(w) > 1 and not self.known(w))], asked_groups)
+        unknown = {w for w in dict.fromkeys(words + ask_words) if len(w) > 1 and not self.known(w)}
+        ask = normalize(query.ask)
+        asked_groups = [pair for pair in self._contrasts if pair[0] in ask]
+        return Weighing(self, query, words, [w for w in words if w in unknown], self.routed_documents(query.text),
+                        ask_words, [w for w in ask_words if w in unknown], asked_groups)
 
     def salient(self, text: str, n: int = 5) -> list[str]:
         """The ``n`` rarest content words of ``text`` (nouns, verbs, terms; rarest by IDF, a word the
