@@ -121,7 +121,7 @@ def settings_markdown() -> str:
     from bot import config
     from bot.config import Settings
 
-    root = Path(config._DEFAULT_ROOT)
+    root = Path(getattr(config, "_DEFAULT_ROOT", Path.cwd()))  # where path defaults are anchored
     out = []
     for title, fields in _groups(Settings):
         out += [f"### {title}", "", "| variable | type | default | meaning |", "|---|---|---|---|"]
