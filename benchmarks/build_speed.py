@@ -6,7 +6,7 @@ batches mix short and long clauses), and the build time that projects to for 1M 
 
 The embedder comes from the usual settings, so the same command measures a GPU machine:
 ``POLICYBOT_EMBEDDER=st POLICYBOT_EMBEDDER_PATH=/models/bge-small-zh-v1.5 POLICYBOT_EMBED_DEVICE=cuda
-POLICYBOT_EMBED_BATCH_SIZE=256``: the build takes the same code path (``bot.indexing._embed``: batches
+POLICYBOT_EMBED_BATCH_SIZE=256``: the build takes the same code path (``bot.index.build._embed``: batches
 of ``embed_batch_size`` through the embedder), only the device differs.
 """
 
@@ -17,11 +17,11 @@ import hashlib
 import os
 import time
 
-from bot.chunking import parse_clauses
 from bot.config import Settings
-from bot.corpus import load_catalog, read_text
-from bot.embedding import load_embedder
-from bot.indexing import embedding_text
+from bot.corpus.catalog import load_catalog, read_text
+from bot.corpus.chunking import parse_clauses
+from bot.index.build import embedding_text
+from bot.index.embedding import load_embedder
 
 
 def passages(n: int) -> list[str]:
@@ -29,7 +29,7 @@ def passages(n: int) -> list[str]:
     out = []
     for doc in load_catalog(settings.corpus_dir):
         out += [embedding_text(c, doc.title) for c in parse_clauses(doc, read_text(settings.corpus_dir, doc), settings.max_clause_chars)]
-    out.sort(key=lambda t: hashlib.sha256(t.encode()).hexdigest())  # the build's order (bot.indexing._embed)
+    out.sort(key=lambda t: hashlib.sha256(t.encode()).hexdigest())  # the build's order (bot.index.build._embed)
     return (out * (n // max(len(out), 1) + 1))[:n]
 
 

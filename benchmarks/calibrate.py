@@ -11,7 +11,7 @@ All three models see the signals of the serving decision path (``Decider.candida
 ``Decider.consider``), questions resolved in their conversation as in service, and are fitted by
 scikit-learn's logistic regression; choices are made on cross-validation folds grouped by question.
 
-- Ranker: which of two candidates is relevant, over each candidate's features (``bot.rerank``),
+- Ranker: which of two candidates is relevant, over each candidate's features (``bot.answer.rerank``),
   fitted on pairs of one question's candidates. Its regularisation is the one with the best
   out-of-fold top-1 over the questions (the former hand-weighted re-ranking: ``fused_top1`` beside it
   is fused retrieval alone).
@@ -33,11 +33,12 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bot.answer.calibrated import CalibratedModel, shipped_folder
+from bot.answer.refusal import load_model, signals, warned
+from bot.answer.rerank import RANK_FEATURES, candidate_features
 from bot.config import get_settings
 from bot.evaluation import GoldQuestion, answer_correct, is_relevant, load_gold
 from bot.pipeline import PolicyBot
-from bot.refusal import CalibratedModel, shipped_folder, signals, warned
-from bot.rerank import RANK_FEATURES, candidate_features
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
 SHARED_TRAIN = PACKAGE.parent.parent / "shared" / "questions" / "train.jsonl"
@@ -70,7 +71,7 @@ def main() -> None:
     # Calibration looks at both searches' decisions itself (and the models may not exist yet for a
     # newly calibrated embedder: the default's stand in, refitted here before they are used).
     bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}),
-                    refusal=CalibratedModel.load(None, "refusal.json"), ranker=CalibratedModel.load(None, "ranker.json"))
+                    refusal=load_model(None, "refusal.json"), ranker=load_model(None, "ranker.json"))
     args.fit += args.extra
     gold = [g for path in args.fit for g in load_gold(path)]
     ranker = fit_ranker(bot, gold)

@@ -34,7 +34,6 @@ from collections.abc import Callable
 import httpx
 import numpy as np
 import psycopg
-
 from load import questions, serve
 from overload import rss_mb
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from bot.config import get_settings
 from bot.evaluation import answer_correct, is_relevant, load_gold
-from bot.labels import export_rows, write_rows
 from bot.pipeline import PolicyBot
-from bot.questionlog import answer_row, new_answer_id
-from bot.report import ClauseNames
-from bot.store import Store, now
+from bot.usage.labels import export_rows, write_rows
+from bot.usage.questionlog import answer_row, new_answer_id
+from bot.usage.report import ClauseNames
+from bot.usage.store import Store, now
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("n", "hit_at_1", "answer_accuracy", "refusal_accuracy", "false_refusal_rate")

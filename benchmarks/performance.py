@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import Settings
-from bot.embedding import load_embedder
 from bot.evaluation import load_gold
-from bot.indexing import build_index
+from bot.index.build import build_index
+from bot.index.embedding import load_embedder
 from bot.pipeline import PolicyBot
 
 

@@ -17,12 +17,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot import report
 from bot.config import get_settings
 from bot.evaluation import load_gold
 from bot.pipeline import PolicyBot
-from bot.questionlog import answer_row, new_answer_id
-from bot.store import Store
+from bot.usage import report
+from bot.usage.questionlog import answer_row, new_answer_id
+from bot.usage.store import Store
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
 COMMENTS = ["没说周末开不开", "引用的不是这个文件", "想知道具体金额", "答非所问", None]

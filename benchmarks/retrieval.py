@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.answer.retrieval import FusionMode, RetrievalMode
 from bot.evaluation import is_relevant, load_gold
 from bot.pipeline import PolicyBot
-from bot.retrieval import FusionMode, RetrievalMode
 
 
 def run(bot: PolicyBot, gold, k: int = 5) -> dict:

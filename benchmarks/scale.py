@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make_corpus(out: Path, n_docs: int, seed: int = 7) -> int:
     """Write ``n_docs`` synthetic regulations (~25 KB each) and a catalog; returns bytes written."""
-    from bot.chunking import parse_clauses
-    from bot.corpus import load_catalog, read_text
+    from bot.corpus.catalog import load_catalog, read_text
+    from bot.corpus.chunking import parse_clauses
     from bot.text import sentence_spans
 
     corpus = ROOT / "corpus"
@@ -59,8 +59,8 @@ def make_corpus(out: Path, n_docs: int, seed: int = 7) -> int:
 def child(corpus: Path, embedder_name: str, backend: str, profile: bool) -> None:
     """Build and query one corpus with one backend; print one JSON line."""
     from bot.config import Settings
-    from bot.embedding import _NumpyEmbedding, load_embedder
-    from bot.indexing import build_index
+    from bot.index.build import build_index
+    from bot.index.embedding import _NumpyEmbedding, load_embedder
     from bot.pipeline import PolicyBot
 
     class HashEmbedding(_NumpyEmbedding):
@@ -112,7 +112,7 @@ def child(corpus: Path, embedder_name: str, backend: str, profile: bool) -> None
 def model_rate() -> float:
     """Passages per second of the default embedder on this machine."""
     from bot.config import Settings
-    from bot.embedding import load_embedder
+    from bot.index.embedding import load_embedder
 
     emb = load_embedder(Settings())
     texts = [f"第{i}条 社区综合服务设施开放时间每天不少于8小时，特殊项目应开展24小时线上服务。" for i in range(64)]

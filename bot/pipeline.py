@@ -10,23 +10,24 @@ from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
 
-from bot.cache import AnswerCache
+from bot.answer.cache import AnswerCache
+from bot.answer.calibrated import CalibratedModel
+from bot.answer.conversation import Resolution, resolve
+from bot.answer.decision import Decider, Decision
+from bot.answer.evidence import Evidence, Matcher
+from bot.answer.generation import Generator
+from bot.answer.query import Query, understand
+from bot.answer.refusal import load_model
+from bot.answer.render import DELEGATED, NOT_FOUND, Renderer
+from bot.answer.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
 from bot.config import Settings, get_settings
-from bot.conversation import Resolution, resolve
-from bot.decision import Decider, Decision
-from bot.embedding import load_embedder
-from bot.evidence import Evidence, Matcher
-from bot.generation import Generator
-from bot.indexing import LoadedIndex, ensure_index
+from bot.index.build import LoadedIndex, ensure_index
+from bot.index.embedding import load_embedder
+from bot.index.thesaurus import cilin_thesaurus
+from bot.index.tokenizer import ChineseTokenizer
 from bot.metrics import CACHE_HITS, LEXICAL, LLM_CALLS
 from bot.models import Answer, Filters
-from bot.query import Query, understand
-from bot.refusal import CalibratedModel
-from bot.render import DELEGATED, NOT_FOUND, Renderer
-from bot.retrieval import BM25Retriever, DenseRetriever, FusionMode, Hit, HybridRetriever, RetrievalMode
 from bot.text import is_clean_text
-from bot.thesaurus import cilin_thesaurus
-from bot.tokenizer import ChineseTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +88,10 @@ class PolicyBot:
             top_k=s.top_k,
             retrieval=RetrievalMode(retrieval),
         )
-        self.ranker = ranker or CalibratedModel.load(s.ranker_model, "ranker.json", s.embedder)
-        self.refusal = refusal or CalibratedModel.load(s.refusal_model, "refusal.json", s.embedder)
+        self.ranker = ranker or load_model(s.ranker_model, "ranker.json", s.embedder)
+        self.refusal = refusal or load_model(s.refusal_model, "refusal.json", s.embedder)
         # Only where both searches run: with one retriever there is nothing to skip.
-        gate = (CalibratedModel.load(s.gate_model, "gate.json", s.embedder)
+        gate = (load_model(s.gate_model, "gate.json", s.embedder)
                 if s.lexical_gate and RetrievalMode(retrieval) is RetrievalMode.HYBRID else None)
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
         self.decider = Decider(s, self.retriever, self.matcher, self.ranker, self.refusal, self.index.clauses, gate,
@@ -100,7 +101,7 @@ class PolicyBot:
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
         shared = None
         if s.cache_url:
-            from bot.sharedcache import RedisAnswers
+            from bot.answer.sharedcache import RedisAnswers
 
             shared = RedisAnswers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else ""))
         self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
@@ -171,7 +172,7 @@ class PolicyBot:
         """Answer text as it becomes available, then the final ``Answer``.
 
         Extractive answers come in one piece; with an LLM configured, guarded sentences stream
-        as the model writes them (see ``bot.generation``).
+        as the model writes them (see ``bot.answer.generation``).
         """
         t0 = time.perf_counter()
         answer, hits = self.run(question, top_k, filters, history)

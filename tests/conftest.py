@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.corpus import load_catalog, read_text
-from bot.embedding import load_embedder
+from bot.corpus.catalog import load_catalog, read_text
+from bot.index.embedding import load_embedder
 from bot.pipeline import PolicyBot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def pg_database():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path, pg_database):
     """An empty question-log store, on SQLite and on PostgreSQL."""
-    from bot.store import Store
+    from bot.usage.store import Store
 
     if request.param == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'usage.sqlite3'}")
@@ -138,8 +138,8 @@ def log_row(question: str = "社区服务设施开放多久？", found: bool = T
     import json
     from datetime import timedelta
 
-    from bot.questionlog import new_answer_id
-    from bot.store import now
+    from bot.usage.questionlog import new_answer_id
+    from bot.usage.store import now
 
     return {"id": answer_id or new_answer_id(), "time": now() - timedelta(minutes=minutes_ago), "client": "web:abc",
             "route": "ask", "question": question, "resolved_question": None, "found": found,

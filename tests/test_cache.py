@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.cache import AnswerCache
+from bot.answer.cache import AnswerCache
 
 
 def test_a_repeated_key_is_computed_once_and_reported_as_cached():

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bot.chunking import parse_clauses
+from bot.corpus.chunking import parse_clauses
 
 
 @pytest.fixture(scope="module")

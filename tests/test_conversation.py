@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversation import is_follow_up, resolve
+from bot.answer.conversation import is_follow_up, resolve
 
 
 @pytest.mark.parametrize(("turn", "history", "expected"), [

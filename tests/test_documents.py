@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from bot.ingest import IngestError, add_document, extract_text
+from bot.corpus.ingest import IngestError, add_document, extract_text
 from bot.models import Filters
 from bot.pipeline import InvalidQuestion, PolicyBot
 

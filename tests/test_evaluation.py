@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.answer.retrieval import Hit
 from bot.evaluation import GoldQuestion, GoldSetError, evaluate, is_relevant, load_gold, summarize
 from bot.models import Answer, Citation, Clause
-from bot.retrieval import Hit
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOORS = json.loads((ROOT / "eval" / "floors.json").read_text(encoding="utf-8"))

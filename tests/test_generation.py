@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
+from bot.answer.generation import Generator
+from bot.answer.grounding import check_sentence, normalize_figures, split_sentences
 from bot.api import create_app
-from bot.generation import Generator
-from bot.grounding import check_sentence, normalize_figures, split_sentences
 from bot.pipeline import PolicyBot
 from tests import fake_llm
 from tests.conftest import LiveServer

@@ -13,9 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from bot.metrics import LOG_DROPPED
-from bot.questionlog import QuestionLog, new_answer_id
-from bot.store import Store, now
-from tests.conftest import LiveServer, log_row, logged_answer as _answer
+from bot.usage.questionlog import QuestionLog, new_answer_id
+from bot.usage.store import Store, now
+from tests.conftest import LiveServer, log_row
+from tests.conftest import logged_answer as _answer
 
 USER = {"Authorization": "Bearer user-key"}
 ADMIN = {"Authorization": "Bearer admin-secret"}

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot import report as usage
 from bot.evaluation import load_gold
-from bot.labels import export_rows, write_rows
-from bot.report import ClauseNames
-from bot.store import now
+from bot.usage import report as usage
+from bot.usage.labels import export_rows, write_rows
+from bot.usage.report import ClauseNames
+from bot.usage.store import now
 from tests.conftest import log_row as _row
 
 NAMES = ClauseNames({"xc-plan": "许昌市“十四五”城乡社区服务体系建设规划"}, [
@@ -32,7 +32,7 @@ def _not_found(question: str, minutes_ago: int = 0, related: str = "xc-plan:s2.c
 def test_a_log_from_before_labels_is_migrated_with_its_rows(kind, tmp_path, pg_database):
     from sqlalchemy import text
 
-    from bot.store import Store
+    from bot.usage.store import Store
 
     if kind == "sqlite":
         old = Store(f"sqlite:///{tmp_path / 'old.sqlite3'}")

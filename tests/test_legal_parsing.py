@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from bot.chunking import parse_clauses
-from bot.corpus import load_catalog, read_text
+from bot.corpus.catalog import load_catalog, read_text
+from bot.corpus.chunking import parse_clauses
 from tests.conftest import CORPUS
 
 ARTICLES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.postings import matching_text
+from bot.index.postings import matching_text
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from bot.answer.figures import normalize_figures, units_in
+from bot.answer.query import understand
 from bot.api.schemas import AskRequest, ChatRequest
-from bot.chunking import parse_clauses
-from bot.figures import normalize_figures, units_in
+from bot.corpus.chunking import parse_clauses
 from bot.models import Document
-from bot.query import understand
 from bot.text import clean_text, is_clean_text, normalize, sentence_spans
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None), max_size=200)  # lone surrogates included
@@ -86,7 +86,7 @@ def test_the_openapi_spec_survives_a_bounded_schemathesis_run(live_server):
        st.integers(1, 40))
 def test_the_lexical_top_k_is_the_k_best_of_a_full_stable_sort(scores, k):
     """``top_k`` skips most clauses of a large corpus; it must still pick exactly what sorting all would."""
-    from bot.backends import top_k
+    from bot.index.backends import top_k
 
     arr = np.array(scores, dtype=np.float32)
     # "Positive" is at or above the backend's floor for a score, 1e-12 (as float32, like the scores).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.query import parse_choice, understand
+from bot.answer.query import parse_choice, understand
 
 
 @pytest.mark.parametrize("question", [

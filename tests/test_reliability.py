@@ -13,8 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
-from bot.indexing import IndexDamaged, build_index, current_build, is_fresh, load_index
-from bot.ingest import IngestError, add_document
+from bot.corpus.ingest import IngestError, add_document
+from bot.index.build import IndexDamaged, build_index, current_build, is_fresh, load_index
 from bot.pipeline import PolicyBot
 from tests.conftest import LiveServer
 
@@ -237,7 +237,7 @@ def test_user_added_documents_are_quoted_with_their_provenance(corpus_copy, embe
 
 
 def test_a_text_of_heading_shaped_lines_keeps_its_lines_as_clauses():
-    from bot.chunking import parse_clauses
+    from bot.corpus.chunking import parse_clauses
     from bot.models import Document
 
     doc = Document(id="d", title="通知", issuer="x", issued="2024-01-01", level="市", source="t", file="d.txt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.refusal import fit_pairwise
+from bot.answer.calibrated import fit_pairwise
 
 
 def test_a_number_that_only_describes_the_case_does_not_refuse_the_ask(bot):

@@ -9,9 +9,9 @@ import io
 import docx
 import pytest
 
-from bot.export import handout_docx, handout_markdown, quiz_csv, quiz_docx, quiz_markdown
-from bot.quiz import QuizMaker, select_clauses
 from bot.text import normalize
+from bot.training.export import handout_docx, handout_markdown, quiz_csv, quiz_docx, quiz_markdown
+from bot.training.quiz import QuizMaker, select_clauses
 
 
 @pytest.fixture(scope="module")

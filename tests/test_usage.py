@@ -14,12 +14,15 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot import report as usage
 from bot.evaluation import GoldSetError, load_gold
 from bot.metrics import LOG_DROPPED
-from bot.questionlog import QuestionLog, new_answer_id
-from bot.store import Store, now
-from tests.conftest import LiveServer, log_row as _row, logged_answer as _answer
+from bot.usage import report as usage
+from bot.usage.questionlog import QuestionLog, new_answer_id
+from bot.usage.store import Store, now
+from tests.conftest import LiveServer
+from tests.conftest import log_row as _row
+from tests.conftest import logged_answer as _answer
+
 
 def test_migrations_are_idempotent(store):
     store.migrate()

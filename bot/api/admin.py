@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import report
 from bot.api.errors import APIError
 from bot.api.usage import Admin, clause_names, get_log, log_store, require_admin
-from bot.questionlog import QuestionLog
-from bot.store import as_utc, now
+from bot.usage import report
+from bot.usage.questionlog import QuestionLog
+from bot.usage.store import as_utc, now
 
 pages = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(require_admin)])
 

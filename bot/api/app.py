@@ -20,15 +20,16 @@ from bot.api import admin, ask, chat, training, usage
 from bot.api.deps import key_error
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
+from bot.index.build import current_build
 from bot.logs import setup_logging
-from bot.indexing import current_build
 from bot.metrics import LATENCY, REQUESTS
-from bot.questionlog import QuestionLog
-from bot.store import Store, default_url
 from bot.pipeline import PolicyBot
+from bot.usage import report
+from bot.usage.questionlog import QuestionLog
+from bot.usage.store import Store, default_url
 
 logger = logging.getLogger(__name__)
-WEB = Path(str(resources.files("bot").joinpath("web")))
+WEB = Path(str(resources.files("bot.api").joinpath("web")))
 
 
 class BodyLimit:
@@ -305,6 +306,10 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     @app.get("/", include_in_schema=False)
     def index_page() -> FileResponse:
         return FileResponse(WEB / "index.html")
+
+    @app.get("/static/report.css", include_in_schema=False)
+    def report_stylesheet() -> FileResponse:
+        return FileResponse(report.STYLESHEET, media_type="text/css")
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     return app

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from bot.api.chat import usable_history
 from bot.api.deps import get_bot
 from bot.api.errors import APIError
-from bot.api.usage import remember
 from bot.api.schemas import AskRequest, ClauseResponse, ErrorResponse, SearchRequest, SearchResponse, SearchResult
+from bot.api.usage import remember
 from bot.models import Answer, Document
 from bot.pipeline import PolicyBot
 

@@ -11,7 +11,7 @@ from bot.api.deps import get_bot
 from bot.api.errors import APIError
 from bot.api.schemas import ErrorResponse
 from bot.pipeline import PolicyBot
-from bot.quiz import TYPES, ItemType, QuizItem, QuizMaker, UnknownSelection, select_section
+from bot.training.quiz import TYPES, ItemType, QuizItem, QuizMaker, UnknownSelection, select_section
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 

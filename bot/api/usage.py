@@ -26,9 +26,9 @@ from bot.api.errors import APIError, store_unavailable
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
-from bot.questionlog import QuestionLog, client_id, new_answer_id
-from bot.report import ClauseNames
-from bot.store import Store, as_utc, now
+from bot.usage.questionlog import QuestionLog, client_id, new_answer_id
+from bot.usage.report import ClauseNames
+from bot.usage.store import Store, as_utc, now
 
 router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 admin = APIRouter(prefix="/v1/admin", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
@@ -174,12 +174,13 @@ async def _page(log: QuestionLog, fetch: Callable[[], tuple[list[dict], str | No
 
 
 Since = Annotated[datetime | None, Query(description="ISO time; only newer items")]
+Until = Annotated[datetime | None, Query(description="ISO time; only older items (excluded)")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @admin.get("/questions", response_model=Page, summary="Logged questions, newest first, with their label and feedback")
 async def admin_questions(request: Request, log: Annotated[QuestionLog | None, Depends(get_log)], found: bool | None = None,
-                          since: Since = None, limit: Limit = 50, cursor: str | None = None, until: Since = None,
+                          since: Since = None, limit: Limit = 50, cursor: str | None = None, until: Until = None,
                           doc: Annotated[str | None, Query(max_length=64, description="Only answers citing this document id")] = None,
                           rating: Annotated[Literal["up", "down"] | None, Query(description="Only answers rated so")] = None) -> Page:
     store = log_store(log)

@@ -1,0 +1,160 @@
+"""Multiple-choice questions (trainers' quizzes, law exams): which options the cited text supports.
+
+An option that is a phrase of the text ("五年") is found in a clause's phrases; when one clause holds
+several options ("城市社区不少于10个…农村社区不少于5个"), the option whose own phrase shares most of the
+stem's words wins. An option that is a sentence (the form of 社区工作者 recruitment and law exams)
+is rarely verbatim: it is judged against the clause that covers it best, and it is false when it
+states a figure the clause states otherwise, or denies what the clause allows or requires
+(不得/没有 against 可以/应当), true when it covers the clause's words without such a conflict,
+and undecided otherwise. A "错误的是/不包括" stem asks for the false options; 多选/哪些 for all
+that hold.
+
+Written by hand: figure and modality agreement between a paraphrased sentence and a legal clause
+is specific to this text; no general library judges it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.answer.evidence import Evidence, Matcher
+from bot.answer.figures import figure_values, normalize_figures
+from bot.answer.query import Choice
+from bot.models import Clause
+
+_PHRASE = re.compile(r"[，,。；;：:、]")
+_SENTENCE = re.compile(r"[。；;]")
+# Denials and prohibitions: an option that has one where its clause has none (or the reverse) says
+# the opposite of the text.
+_DENIAL = re.compile(r"不得|不能|不可|禁止|严禁|没有|无需|不需|不必|不用|一律不|无权|不予|不应|不要|无须")
+_FRACTION = re.compile(r"\d+分之\d+|过半数|半数")
+# Modality: what the text allows against what it requires ("可以等于" against "应当…多一至二名").
+_MAY = re.compile(r"可以|有权")
+_MUST = re.compile(r"应当|必须")
+# Who acts ("由…统筹/负责"): an option naming another body than its part of the text is false.
+_ACTOR = re.compile(r"由([^，。；、]{2,20}?)(?:牵头|负责|统筹|组织|制定|审批|决定|承担|管理)")
+# An option is true when it covers this much of its words in its clause (IDF-weighted), false when
+# it conflicts; the best option must lead the next by ``_LEAD`` to be chosen alone.
+_TRUE = 0.75
+_LEAD = 0.05
+
+
+@dataclass
+class Verdict:
+    """One option judged against its best clause: how much of it the clause covers, and whether the
+    clause contradicts it."""
+
+    support: float
+    conflict: bool
+    evidence: Evidence | None
+
+
+def _phrases(clause: Clause) -> list[str]:
+    """The pieces an option is looked for in: phrases between punctuation, and for a table row
+    each cell with its column header ("2025年 目标值 1‰"), so the stem's words pick the column."""
+    if clause.kind == "table_row":
+        header = [h.strip() for h in clause.context.split("|")]
+        cells = [c.strip() for c in clause.text.split("|")]
+        return [normalize_figures(f"{cells[1]} {h} {v}") for h, v in zip(header[2:], cells[2:])]
+    return [p for p in _PHRASE.split(normalize_figures(clause.context + "，" + clause.text)) if p]
+
+
+def _figures(text: str) -> set[str]:
+    t = normalize_figures(text)
+    return {f for f in figure_values(t) if not f[:-1].isdigit() or len(f) > 1} | set(_FRACTION.findall(t))
+
+
+def _windows(text: str, size: int) -> list[str]:
+    """Runs of ``size`` and ``size + 1`` neighbouring phrases of each sentence of ``text`` (an
+    option of ``size`` phrases states one such run)."""
+    out = []
+    for sentence in (s for s in _SENTENCE.split(text) if s):
+        phrases = [p for p in _PHRASE.split(sentence) if p]
+        for n in (size, size + 1):
+            out += ["，".join(phrases[i : i + n]) for i in range(max(len(phrases) - n + 1, 1))]
+    return out or [text]
+
+
+def judge(option: str, ev: Evidence, matcher: Matcher) -> Verdict:
+    """``option`` against one clause: the share of its words the clause covers, and whether the
+    clause states its figures otherwise or says the opposite about it."""
+    opt = normalize_figures(option)
+    words = matcher.words(opt)
+    text = normalize_figures(ev.hit.clause.context + "。" + ev.hit.clause.text)
+    # The part of the clause the option speaks of: the sentence, phrase or pair of phrases covering
+    # most of its words. A distractor borrows words from all over a clause ("市县党委书记…直接责任人"
+    # from "市县党委书记要履行第一责任人职责，…乡镇党委书记要履行好直接责任人职责"); the statement it
+    # twists is one part.
+    size = len([p for p in _PHRASE.split(opt) if p])
+    support, near = max((matcher.coverage(words, w), w) for w in _windows(text, size))
+    mine, theirs = _figures(opt), _figures(near)
+    conflict = bool(mine - theirs) and bool(theirs)
+    conflict |= bool(_DENIAL.search(opt)) != bool(_DENIAL.search(near))
+    for modality, other in ((_MAY, _MUST), (_MUST, _MAY)):
+        conflict |= bool(modality.search(opt)) and not modality.search(near) and bool(other.search(near))
+    actor = _ACTOR.search(opt)
+    conflict |= bool(actor) and actor.group(1) not in near and bool(_ACTOR.search(near))
+    return Verdict(support, conflict, ev)
+
+
+def decide(choice: Choice, evidence: list[Evidence], matcher: Matcher, depth: int = 5) -> tuple[str | None, Evidence | None]:
+    """The letter(s) of the options the text supports (or, for a negative stem, contradicts), and the
+    clause that decides; ``(None, None)`` when the text does not decide. ``evidence``: every ranked
+    candidate (each option's own search included); phrases are looked for in the top ``depth``."""
+    letter, deciding = _verbatim(choice, evidence, matcher, depth)
+    if letter is not None:
+        return letter, deciding
+    return _sentences(choice, evidence, matcher)
+
+
+def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, depth: int) -> tuple[str | None, Evidence | None]:
+    """Options that are phrases of the text, found verbatim in a clause's phrases."""
+    options = {letter: normalize_figures(text) for letter, text in choice.options.items()}
+    support: dict[str, tuple[int, float, Evidence]] = {}
+    for rank, ev in enumerate(evidence[:depth]):
+        phrases = _phrases(ev.hit.clause)
+        for letter, option in options.items():
+            if letter in support:
+                continue
+            holding = [p for p in phrases if option in p]
+            if holding:
+                fit = max(sum(matcher.weight(w) for w in ev.words if matcher.matches(w, p)) for p in holding)
+                support[letter] = (rank, fit, ev)
+    if choice.negative:
+        missing = [letter for letter in options if letter not in support]
+        if len(missing) == 1 and support:
+            first = min(support.values(), key=lambda v: v[0])
+            return missing[0], first[2]
+        return None, None
+    if not support or choice.multiple:
+        return None, None
+    # Earliest clause first; inside one clause the option whose phrase fits the stem best.
+    ranked = sorted(support.items(), key=lambda kv: (kv[1][0], -kv[1][1]))
+    (letter, (rank, fit, ev)), rest = ranked[0], ranked[1:]
+    if rest and rest[0][1][0] == rank and rest[0][1][1] == fit:
+        return None, None
+    return letter, ev
+
+
+def _sentences(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tuple[str | None, Evidence | None]:
+    """Options that are sentences: each judged against the candidate clause covering it best."""
+    verdicts = {}
+    for letter, option in choice.options.items():
+        judged = [judge(option, ev, matcher) for ev in evidence]
+        verdicts[letter] = max(judged, key=lambda v: v.support, default=Verdict(0.0, False, None))
+    holds = {k: v.support >= _TRUE and not v.conflict for k, v in verdicts.items()}
+    wanted = [k for k in verdicts if holds[k] != choice.negative]
+    if choice.multiple:
+        letters = "".join(sorted(wanted))
+        return (letters, verdicts[letters[0]].evidence) if letters else (None, None)
+    # One answer: the wanted option, when exactly one is; else the best-covered (or, asking for the
+    # false one, the least-covered) option when it leads clearly.
+    if len(wanted) == 1:
+        return wanted[0], verdicts[wanted[0]].evidence
+    sign = -1.0 if choice.negative else 1.0
+    score = {k: sign * (verdicts[k].support - verdicts[k].conflict) for k in (wanted or verdicts)}
+    ranked = sorted(score, key=lambda k: -score[k])
+    if len(ranked) > 1 and score[ranked[0]] - score[ranked[1]] < _LEAD:
+        return None, None
+    return ranked[0], verdicts[ranked[0]].evidence

@@ -1,0 +1,169 @@
+"""The one decision path: retrieve -> re-rank -> choose clauses -> refuse or answer.
+
+Serving and evaluation call ``Decider.decide``; calibration calls ``Decider.consider``, the same
+path short of the calibrated models, so both models are fitted on exactly the signals they see in
+service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bot.answer.calibrated import CalibratedModel
+from bot.answer.choices import decide as decide_choice
+from bot.answer.evidence import Evidence, Matcher, Weighing
+from bot.answer.query import Query
+from bot.answer.refusal import delegated, hard_reason, refusal_reason, signals, warned
+from bot.answer.rerank import rerank
+from bot.answer.retrieval import Hit, HybridRetriever
+from bot.answer.selection import select
+from bot.config import Settings
+from bot.models import Clause
+from bot.text import chinese_numeral, normalize
+
+
+@dataclass
+class Decision:
+    """What the bot decided for one question.
+
+    Attributes:
+        evidence: the re-ranked candidates (best first, ``top_k`` of them).
+        chosen: the clauses to quote (empty when refused).
+        reason: why not found (machine-readable), or None.
+        choice: for a multiple-choice question, the letter the cited text supports.
+        lexical: decided from BM25 alone (the lexical gate was confident; the question was never embedded).
+    """
+
+    query: Query
+    evidence: list[Evidence]
+    chosen: list[Evidence]
+    reason: str | None
+    choice: str | None = None
+    lexical: bool = False
+
+    @property
+    def hits(self) -> list[Hit]:
+        return [e.hit for e in self.evidence]
+
+
+class Decider:
+    """Holds what deciding needs (retriever, matcher, calibrated models) for one loaded index.
+
+    Args:
+        ranker: P(a candidate clause answers the question); candidates are ordered by it.
+        refusal: P(the chosen clauses answer the question); below its threshold: ``low_confidence``.
+        gate: P(BM25's answer is right without the dense search); None: always search both ways.
+        threshold: overrides the refusal model's calibrated threshold.
+    """
+
+    def __init__(self, settings: Settings, retriever: HybridRetriever, matcher: Matcher, ranker: CalibratedModel,
+                 refusal: CalibratedModel, clauses: list[Clause], gate: CalibratedModel | None = None,
+                 threshold: float | None = None) -> None:
+        self._s, self._retriever, self._matcher, self.ranker = settings, retriever, matcher, ranker
+        self._refusal, self._gate, self._threshold = refusal, gate, threshold
+        self._all_docs = frozenset(matcher.documents)
+        self._articles: dict[tuple[str, int], list[Clause]] = {}
+        for c in clauses:
+            if c.kind == "article":
+                self._articles.setdefault((c.doc_id, _article_number(c)), []).append(c)
+
+    def decide(self, query: Query, top_k: int, docs: frozenset[str] | None) -> Decision:
+        """Decide ``query`` over the documents ``docs`` (None: all).
+
+        BM25 goes first: when the gate is confident in its answer and no warning signal fired, that
+        answer stands and the question is never embedded (the embedding is most of an uncached
+        answer's cost). Anything else (a refusal included) is decided again on the hybrid search, by
+        the refusal model.
+        """
+        weighing = self._matcher.weigh(query)
+        if self._gate is not None:
+            quick = self.consider(query, top_k, docs, lexical_only=True, weighing=weighing)
+            decided = query.choice is None or quick.choice is not None  # an undecided exam question gets both searches
+            if quick.reason is None and decided:
+                sig = signals(query, quick.chosen[0], quick.evidence)
+                if not warned(sig) and self._gate.says_yes(sig):
+                    return replace(quick, lexical=True)
+        d = self.consider(query, top_k, docs, weighing=weighing)
+        if d.reason is None and d.choice is None:  # an exam question whose option the text decides is answered
+            sig = signals(query, d.chosen[0], d.evidence)
+            if not self._refusal.says_yes(sig, self._threshold):
+                return replace(d, chosen=[], reason=refusal_reason(sig), choice=None)
+        return d
+
+    def consider(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
+                 weighing: Weighing | None = None) -> Decision:
+        """The decision before the refusal model weighs in: only rules that cannot be wrong refuse.
+        ``lexical_only``: from BM25 alone; ``weighing``: what another search of the question worked out already."""
+        evidence, routed = self.candidates(query, top_k, docs, lexical_only, weighing)
+        ranked = rerank(query, evidence, self.ranker, routed, self._s.primary_doc)
+        evidence = ranked[:top_k]
+        chosen = select(query, evidence, self._matcher, self._s)
+        letter = None
+        if query.choice:
+            letter, deciding = decide_choice(query.choice, ranked, self._matcher)
+            if deciding is not None:
+                chosen = [deciding] + [e for e in chosen if e is not deciding][:1]
+        reason = hard_reason(query, chosen[0] if chosen else None)
+        if reason is None and not query.choice and delegated(query, chosen[0]):
+            return Decision(query, evidence, chosen[:1], "delegated")
+        return Decision(query, evidence, [] if reason else chosen, reason, letter if not reason else None)
+
+    def candidates(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
+                   weighing: Weighing | None = None) -> tuple[list[Evidence], set[str]]:
+        """Every candidate clause with its evidence, unranked, and the documents the question names
+        (what the ranker is fitted on: ``benchmarks/calibrate.py``)."""
+        depth = max(top_k, self._s.rerank_depth)
+        weighing = weighing or self._matcher.weigh(query)
+        candidates = self._views(query, depth, docs, lexical_only)
+        routed = weighing.routed & (docs or self._all_docs)
+        if routed:  # the question names a document: make sure its best clauses are candidates
+            _merge(candidates, self._retriever.search(query.topic, depth, docs=routed, lexical_only=lexical_only))
+        if query.article:
+            _merge(candidates, self._article_hits(query, routed))
+        return weighing.evidence(candidates), routed
+
+    def _views(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
+        """The whole question's hits, and when it tells a case first, the hits of the ask alone and of
+        the ask with the case's rarest words; ``ask_rank`` records where the ask's searches put each."""
+        hits = self._retriever.search(query.topic, depth, docs=docs, lexical_only=lexical_only)
+        if not query.situation:
+            for rank, h in enumerate(hits, 1):
+                h.ask_rank = rank
+        else:
+            salient = " ".join(w for w in self._matcher.salient(query.situation) if w not in query.ask)
+            by_id = {h.clause.id: h for h in hits}
+            for view in dict.fromkeys(v for v in (query.ask, f"{query.ask} {salient}".strip()) if v):
+                for rank, h in enumerate(self._retriever.search(view, depth, docs=docs, lexical_only=lexical_only), 1):
+                    mine = by_id.get(h.clause.id)
+                    if mine is None:
+                        mine = by_id[h.clause.id] = h
+                        hits.append(h)
+                    mine.ask_rank = min(rank, mine.ask_rank or rank)
+        if query.choice:  # each option with the stem: the clause deciding it must be a candidate
+            for option in query.choice.options.values():
+                _merge(hits, self._retriever.search(f"{query.topic} {option}", depth, docs=docs, lexical_only=True))
+        return hits
+
+    def _article_hits(self, query: Query, routed: set[str]) -> list[Hit]:
+        """The clauses of the article the question cites (《X》第N条), 款 in order."""
+        _, number, paragraph = query.article
+        out = []
+        for doc in sorted(routed):
+            clauses = self._articles.get((doc, number), [])
+            if paragraph:
+                clauses = [c for c in clauses if c.id.endswith(f".k{paragraph}")] or clauses
+            out += [Hit(c, 1.0) for c in clauses]
+        return out
+
+
+def _merge(hits: list[Hit], more: list[Hit]) -> None:
+    seen = {h.clause.id for h in hits}
+    hits += [h for h in more if h.clause.id not in seen]
+
+
+def _article_number(clause: Clause) -> int:
+    label = normalize(clause.ref).split("条", 1)[0].removeprefix("第")
+    try:
+        return chinese_numeral(label)
+    except KeyError:
+        return -1

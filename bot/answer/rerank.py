@@ -1,0 +1,54 @@
+"""Re-ranking candidates by a model fitted on labelled questions.
+
+Each candidate clause is described by what the searches and the question say about it (each
+retriever's rank and score, the rank in the search of the ask alone, coverage of the question's
+and of the ask's words, a figure of the asked kind, the document named or the primary one); a
+logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits and the shared train
+questions turns that into P(the clause answers), and candidates are ordered by it. The weights are
+data (``bot/data/ranker.json``), not code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from bot.answer.calibrated import CalibratedModel
+from bot.answer.evidence import Evidence
+from bot.answer.query import Query
+
+RANK_FEATURES = (
+    "fused", "bm25_rr", "dense_rr", "dense_sim", "bm25_log", "ask_rr", "coverage", "ask_coverage",
+    "unit_fit", "figure_fit", "numbers_ok", "routed", "primary", "contrast",
+)
+
+
+def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], primary_doc: str) -> dict[str, float]:
+    """What is known about one candidate for ``query``; ``top``: the best fused score among them."""
+    h, doc = e.hit, e.hit.clause.doc_id
+    return {
+        "fused": h.score / (top or 1.0),
+        "bm25_rr": 1.0 / h.bm25_rank if h.bm25_rank else 0.0,
+        "dense_rr": 1.0 / h.dense_rank if h.dense_rank else 0.0,
+        "dense_sim": h.dense_score,
+        "bm25_log": math.log1p(h.bm25_score),
+        "ask_rr": 1.0 / h.ask_rank if h.ask_rank else 0.0,
+        "coverage": e.coverage,
+        "ask_coverage": e.ask_coverage,
+        "unit_fit": float(query.asked_unit is not None and e.unit_ok and e.has_figure),
+        "figure_fit": float(query.is_figure and e.has_figure),
+        "numbers_ok": float(e.numbers_ok),
+        "routed": float(doc in routed),
+        "primary": float(doc == primary_doc),
+        "contrast": float(e.contrast),
+    }
+
+
+def rerank(query: Query, evidence: list[Evidence], model: CalibratedModel, routed: set[str], primary_doc: str) -> list[Evidence]:
+    """``evidence`` ordered by the ranker's P(answers), each with its ``rank_p`` set."""
+    if not evidence:
+        return evidence
+    top = max(e.hit.score for e in evidence)
+    scored = [replace(e, rank_p=model.probability(candidate_features(query, e, top, routed, primary_doc)))
+              for e in evidence]
+    return sorted(scored, key=lambda e: -e.rank_p)

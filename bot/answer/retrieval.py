@@ -1,0 +1,160 @@
+"""Retrievers over the loaded index: BM25 (jieba tokens), dense (embeddings) and their weighted
+fusion; the searches themselves run in the index's backend (bm25s + FAISS, or Milvus).
+
+All three are llama-index ``BaseRetriever`` s, so they plug into llama-index query engines; the
+answer module uses ``HybridRetriever.search`` which also keeps each retriever's own rank and score
+(llama-index's ``QueryFusionRetriever`` discards them, and its RRF mode ignores retriever weights;
+refusal needs both, hence the small fusion below).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from enum import Enum
+
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from bot.index.build import LoadedIndex
+from bot.index.tokenizer import ChineseTokenizer
+from bot.models import Clause
+
+
+class FusionMode(str, Enum):
+    RRF = "rrf"  # weighted reciprocal rank fusion (Cormack et al. 2009)
+    RELATIVE = "relative"  # weighted sum of min-max normalised scores (llama-index "relative_score")
+
+
+class RetrievalMode(str, Enum):
+    HYBRID = "hybrid"
+    BM25 = "bm25"
+    DENSE = "dense"
+
+
+@dataclass
+class Hit:
+    """One retrieved clause with the evidence each retriever gave for it."""
+
+    clause: Clause
+    score: float
+    bm25_rank: int | None = None
+    bm25_score: float = 0.0
+    dense_rank: int | None = None
+    dense_score: float = 0.0
+    ask_rank: int | None = None  # rank in the search of the ask alone (a question that tells a case first)
+
+
+def _nodes(index: LoadedIndex) -> list[TextNode]:
+    return [TextNode(id_=c.id, text=c.text, metadata={"doc_id": c.doc_id, "section": c.section}) for c in index.clauses]
+
+
+class BM25Retriever(BaseRetriever):
+    """BM25 over jieba search-mode tokens (with the thesaurus's official words), in the backend."""
+
+    def __init__(self, index: LoadedIndex, tokenizer: ChineseTokenizer, top_k: int = 30) -> None:
+        super().__init__()
+        self._index, self._tokenizer, self._top_k = index, tokenizer, top_k
+        self._nodes = _nodes(index)
+        # A question the lexical gate passes on to the hybrid search is searched by BM25 once.
+        self._search = functools.lru_cache(maxsize=1024)(self._uncached)
+
+    def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        return list(self._search(query, top_k or self._top_k, docs))
+
+    def _uncached(self, query: str, top_k: int, docs: frozenset[str] | None) -> tuple[tuple[int, float], ...]:
+        tokens = self._tokenizer.tokens(self._tokenizer.expand(query))
+        return tuple(self._index.backend.lexical(tokens, top_k, docs))
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
+
+
+class DenseRetriever(BaseRetriever):
+    """Cosine similarity of normalised embeddings (inner product), in the backend."""
+
+    def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160) -> None:
+        super().__init__()
+        self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
+        self._nodes = _nodes(index)
+        # A question searched twice (once more within the documents it names) is embedded once.
+        self._embed = functools.lru_cache(maxsize=1024)(embedder.get_query_embedding)
+
+    def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        # The encoder's cost grows with the square of the length: only the head of a long question
+        # is embedded (BM25 still sees all of it), so no question costs more than a short one much.
+        vec = self._embed(query[: self._max_chars])
+        return self._index.backend.dense(vec, top_k or self._top_k, docs)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
+
+
+class HybridRetriever(BaseRetriever):
+    """Weighted fusion of BM25 and dense rankings.
+
+    Args:
+        weights: (bm25, dense), normalised once here to sum to 1.
+        candidate_k: how deep each retriever's list goes into the fusion.
+        mode: a ``FusionMode``; ``rrf_k`` is the RRF constant (60 in the paper).
+    """
+
+    def __init__(
+        self,
+        bm25: BM25Retriever,
+        dense: DenseRetriever,
+        weights: tuple[float, float] = (0.5, 0.5),
+        candidate_k: int = 30,
+        mode: FusionMode = FusionMode.RELATIVE,
+        rrf_k: int = 60,
+        top_k: int = 5,
+        retrieval: RetrievalMode = RetrievalMode.HYBRID,
+    ) -> None:
+        super().__init__()
+        total = sum(weights) or 1.0
+        self._weights = (weights[0] / total, weights[1] / total)
+        self._bm25, self._dense = bm25, dense
+        self._candidate_k, self._mode, self._rrf_k, self._top_k = candidate_k, FusionMode(mode), rrf_k, top_k
+        self._retrieval = RetrievalMode(retrieval)
+        self._clauses = bm25._index.clauses
+        self._nodes = bm25._nodes
+
+    def search(self, query: str, top_k: int | None = None, docs: set[str] | None = None, lexical_only: bool = False) -> list[Hit]:
+        """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given.
+        ``lexical_only`` skips the query embedding (for cheap extra look-ups such as one per option)."""
+        top_k = top_k or self._top_k
+        docs = None if docs is None else frozenset(docs)
+        use_bm25 = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.BM25) or lexical_only
+        use_dense = self._retrieval in (RetrievalMode.HYBRID, RetrievalMode.DENSE) and not lexical_only
+        bm25 = self._bm25.ranked(query, self._candidate_k, docs) if use_bm25 else []
+        dense = self._dense.ranked(query, self._candidate_k, docs) if use_dense else []
+        hits: dict[int, Hit] = {}
+        for rank, (i, s) in enumerate(bm25, 1):
+            hits[i] = Hit(self._clauses[i], 0.0, bm25_rank=rank, bm25_score=s)
+        for rank, (i, s) in enumerate(dense, 1):
+            hit = hits.setdefault(i, Hit(self._clauses[i], 0.0))
+            hit.dense_rank, hit.dense_score = rank, s
+        w_bm25 = self._weights[0] if use_dense else 1.0
+        w_dense = self._weights[1] if use_bm25 else 1.0
+        if self._mode is FusionMode.RRF:
+            for h in hits.values():
+                h.score = sum(
+                    w / (self._rrf_k + r) for w, r in ((w_bm25, h.bm25_rank), (w_dense, h.dense_rank)) if r is not None
+                )
+        else:
+            b_norm = _minmax([s for _, s in bm25])
+            d_norm = _minmax([s for _, s in dense])
+            for h in hits.values():
+                h.score = (w_bm25 * b_norm(h.bm25_score) if h.bm25_rank else 0.0) + (
+                    w_dense * d_norm(h.dense_score) if h.dense_rank else 0.0
+                )
+        return sorted(hits.values(), key=lambda h: -h.score)[:top_k]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        positions = self._bm25._index.clause_positions
+        return [NodeWithScore(node=self._nodes[positions[h.clause.id]], score=h.score) for h in self.search(query_bundle.query_str)]
+
+
+def _minmax(scores: list[float]):
+    lo, hi = (min(scores), max(scores)) if scores else (0.0, 0.0)
+    return (lambda s: (s - lo) / (hi - lo)) if hi > lo else (lambda s: 1.0)

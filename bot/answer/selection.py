@@ -1,0 +1,51 @@
+"""Choosing the clauses an answer quotes: the best-supported one, plus others as strong when the
+question asks for several things or another document sets a figure too."""
+
+from __future__ import annotations
+
+from bot.answer.evidence import Evidence, Matcher
+from bot.answer.query import Query
+from bot.config import Settings
+
+
+def select(query: Query, evidence: list[Evidence], matcher: Matcher, settings: Settings) -> list[Evidence]:
+    """The clauses to quote, in re-ranked order (``evidence`` comes re-ranked: that order is trusted)."""
+    if not evidence:
+        return []
+    s = settings
+    best = evidence[0]
+    limit = s.max_answer_clauses if query.is_list else 2
+    margin = s.multi_margin if query.is_list else s.single_margin
+    chosen = [best]
+    covered = matcher.covered(best.words, best.hit.clause.id)
+    for ev in evidence[1:]:
+        if len(chosen) >= limit:
+            break
+        if not ev.numbers_ok:
+            continue
+        close = ev.coverage >= max(s.min_coverage, best.coverage - margin)
+        # A 分别/哪些 question may need a clause for each of its parts: take one that covers
+        # question words the chosen clauses leave out.
+        own = matcher.covered(ev.words, ev.hit.clause.id)
+        adds = query.is_list and ev.coverage >= s.min_coverage and bool(own - covered)
+        if close or adds:
+            chosen.append(ev)
+            covered |= own
+    if query.is_figure:
+        _add_other_documents(chosen, evidence, best, s)
+    return chosen
+
+
+def _add_other_documents(chosen: list[Evidence], evidence: list[Evidence], best: Evidence, s: Settings) -> None:
+    """A figure question answered by one document also gets the nearly as strong clause of each
+    other document that gives a figure: when the plan and a law (or a national law and its Henan
+    measures) both set one, the answer shows both with their sources."""
+    docs = {e.hit.clause.doc_id for e in chosen}
+    for ev in evidence:
+        if len(chosen) >= s.max_answer_clauses:
+            return
+        doc = ev.hit.clause.doc_id
+        if (doc not in docs and ev.has_figure and ev.unit_ok and ev.numbers_ok
+                and ev.coverage >= best.coverage - s.single_margin):
+            chosen.append(ev)
+            docs.add(doc)

@@ -1,0 +1,130 @@
+"""How the two indexes are searched: the interface retrieval sees (``SearchBackend``) and the
+default engine, bm25s + FAISS in the build folder (``LocalBackend``); ``bot.index.milvus`` is the other
+engine, and ``bot.index.build`` picks one by the settings, so a deployment changes engines by a
+setting, not by code.
+
+Both backends answer in clause positions (the order of ``clauses.jsonl``) with their own scores,
+which the fusion and the refusal model read.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Protocol
+
+import bm25s
+import faiss
+import numpy as np
+from llama_index.core.schema import TextNode
+from llama_index.vector_stores.faiss import FaissVectorStore
+
+from bot.config import Settings
+from bot.models import Clause
+
+Ranked = list[tuple[int, float]]
+
+
+class SearchBackend(Protocol):
+    """The lexical and dense searches retrieval needs; ``docs`` limits both to those documents."""
+
+    def lexical(self, tokens: list[str], k: int, docs: frozenset[str] | None = None) -> Ranked: ...
+
+    def dense(self, vector: list[float], k: int, docs: frozenset[str] | None = None) -> Ranked: ...
+
+    def size(self) -> int: ...
+
+
+class IndexDamaged(ValueError):
+    """A build whose files or collection do not match its manifest; the message says what and how to repair."""
+
+
+def write_local(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray, tokens: list[list[str]]) -> dict:
+    """bm25s and a FAISS index as files of the build: flat (exact inner product on normalised
+    vectors) up to ``faiss_flat_max`` clauses, HNSW (approximate, sub-linear) above."""
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    bm25.save(str(folder / "bm25"), show_progress=False)
+    dim = vectors.shape[1]
+    if len(clauses) > settings.faiss_flat_max:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+    else:
+        index = faiss.IndexFlatIP(dim)
+    store = FaissVectorStore(faiss_index=index)
+    store.add([TextNode(id_=c.id, text=c.text, embedding=v.tolist()) for c, v in zip(clauses, vectors)])
+    store.persist(str(folder / "dense.faiss"))
+    return {}
+
+
+def document_mask(doc_ids: np.ndarray, docs: frozenset[str] | None) -> np.ndarray | None:
+    """Which clause positions belong to ``docs`` (None: all), computed without a Python loop."""
+    return None if docs is None else np.isin(doc_ids, list(docs))
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of every positive score at or above the k-th best (ties included), in position order.
+
+    Common words give most clauses of a large corpus some score, so neither partitioning nor listing
+    all of them is cheap. A clause in the top k scores at least the k-th best; whenever k clauses
+    reach half (a quarter) of the best score, the k-th best does too, and only those are looked at.
+    """
+    best = float(scores.max(initial=0.0))
+    for floor in (best / 2, best / 4, 0.0):
+        top = np.flatnonzero(scores >= max(floor, 1e-12))
+        if len(top) >= k:
+            break
+    if len(top) > k:
+        found = scores[top]
+        top = top[found >= np.partition(found, len(top) - k)[len(top) - k]]
+    return top
+
+
+class LocalBackend:
+    """bm25s and FAISS loaded from the build folder into this process."""
+
+    def __init__(self, folder: Path, clauses: list[Clause], settings: Settings) -> None:
+        self.bm25 = bm25s.BM25.load(str(folder / "bm25"))
+        self.vector_store = FaissVectorStore.from_persist_path(str(folder / "dense.faiss"))
+        self._index = self.vector_store.client
+        self._hnsw = isinstance(self._index, faiss.IndexHNSW)
+        self._vectors = faiss.downcast_index(self._index.storage) if self._hnsw else self._index
+        self._ef, self._exact_max = settings.hnsw_ef, settings.faiss_flat_max
+        self._vocab = self.bm25.vocab_dict
+        self._doc_ids = np.array([c.doc_id for c in clauses])
+        # One mask per document set, not one per search: both searches of a question share it.
+        self._mask = functools.lru_cache(maxsize=64)(functools.partial(document_mask, self._doc_ids))
+
+    def lexical(self, tokens: list[str], k: int, docs: frozenset[str] | None = None) -> Ranked:
+        known = [t for t in tokens if t in self._vocab]
+        if not known:
+            return []
+        scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        allowed = self._mask(docs)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        top = top_k(scores, k)
+        order = top[np.lexsort((top, -scores[top]))][:k]
+        return [(int(i), float(scores[i])) for i in order]
+
+    def dense(self, vector: list[float], k: int, docs: frozenset[str] | None = None) -> Ranked:
+        query = np.asarray(vector, dtype=np.float32)
+        allowed = self._mask(docs)
+        selector = None
+        if allowed is not None:
+            ids = np.flatnonzero(allowed)
+            if len(ids) <= self._exact_max:
+                # A filter that leaves few clauses: score exactly those, best first, ties by position.
+                scores = self._vectors.reconstruct_batch(ids) @ query
+                order = np.lexsort((ids, -scores))[:k]
+                return [(int(ids[i]), float(scores[i])) for i in order]
+            selector = faiss.IDSelectorBatch(ids)
+        if self._hnsw:
+            params = faiss.SearchParametersHNSW(efSearch=max(self._ef, k), sel=selector)
+        else:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
+        scores, found = self._index.search(query[None, :], k, params=params)
+        return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
+
+    def size(self) -> int:
+        return int(self._index.ntotal)

