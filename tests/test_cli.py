@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import cli, config
+from bot.cli import answering, training
 
 
 @pytest.fixture()
@@ -19,7 +20,8 @@ def run(bot, settings, monkeypatch):
     """Invoke the CLI in this process with the session's settings and loaded pipeline."""
     monkeypatch.setenv("POLICYBOT_INDEX_DIR", str(settings.index_dir))
     monkeypatch.setenv("POLICYBOT_CORPUS_DIR", str(settings.corpus_dir))
-    monkeypatch.setattr(cli, "_bot", lambda **_: bot)
+    for commands in (answering, training):  # the command modules that load the pipeline
+        monkeypatch.setattr(commands, "load_bot", lambda **_: bot)
     config.get_settings.cache_clear()
     yield lambda *args: CliRunner().invoke(cli.app, list(args))
     config.get_settings.cache_clear()

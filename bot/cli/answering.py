@@ -95,8 +95,8 @@ def ask(
     except InvalidQuestion as exc:
         if as_json:
             print(json.dumps({"error": str(exc)}, ensure_ascii=False))
-        else:
-            raise fail(escape(str(exc))) from exc
+            raise typer.Exit(2) from exc
+        raise fail(escape(str(exc))) from exc
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
