@@ -271,25 +271,31 @@ def eval_(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes; each loads the index once.")] = 1,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Worker processes (default: one per core this process "
+                                                  "may use); they share the index's memory-mapped pages.")] = None,
 ) -> None:
     """Start the HTTP API and the web chat page (http://HOST:PORT/)."""
     import uvicorn
 
     from bot.embedding import load_embedder
-    from bot.indexing import ensure_index
+    from bot.indexing import ensure_built
 
-    if workers > 1:
-        # One embedding engine per worker process: split the cores instead of oversubscribing them.
-        os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     settings = get_settings()
-    if settings.vector_store == "milvus" and workers > 1 and "://" not in (settings.milvus_uri or ""):
+    milvus_lite = settings.vector_store == "milvus" and "://" not in (settings.milvus_uri or "")
+    if milvus_lite and workers and workers > 1:
         err.print("[red]error:[/red] Milvus Lite (a local POLICYBOT_MILVUS_URI) is opened by one process; "
                   "use --workers 1, or a Milvus server (POLICYBOT_MILVUS_URI=http://host:19530) for several workers")
         raise typer.Exit(2)
-    # Build once here, so workers start from a ready index instead of racing to build it.
+    workers = workers or (1 if milvus_lite else default_workers())
+    if workers > 1:
+        # One embedding engine per worker process: split the cores instead of oversubscribing them.
+        os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, default_workers() // workers)))
+        get_settings.cache_clear()
+        settings = get_settings()
+    # Build once here, so workers start from a ready index instead of racing to build it; this
+    # process only checks the build (it does not load it: it stays small beside the workers).
     try:
-        ensure_index(settings, load_embedder(settings), show_progress=sys.stderr.isatty())
+        ensure_built(settings, load_embedder(settings), show_progress=sys.stderr.isatty())
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
@@ -305,6 +311,11 @@ def serve(
 
     uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), access_log=False, **server_options(settings))
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _store():
