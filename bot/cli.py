@@ -275,10 +275,12 @@ def serve(
                                                   "may use); they share the index's memory-mapped pages.")] = None,
 ) -> None:
     """Start the HTTP API and the web chat page (http://HOST:PORT/)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     import uvicorn
 
-    from bot.embedding import load_embedder
-    from bot.indexing import ensure_built
+    from bot.config import server_options
 
     settings = get_settings()
     milvus_lite = settings.vector_store == "milvus" and "://" not in (settings.milvus_uri or "")
@@ -292,25 +294,40 @@ def serve(
         os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, default_workers() // workers)))
         get_settings.cache_clear()
         settings = get_settings()
-    # Build once here, so workers start from a ready index instead of racing to build it; this
-    # process only checks the build (it does not load it: it stays small beside the workers).
+    # Build once here, so workers start from a ready index instead of racing to build it. The check
+    # runs in a child process: this one supervises the workers and stays small beside them.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        error, warning = pool.submit(_prepare_serving, sys.stderr.isatty()).result()
+    if error:
+        err.print(f"[red]error:[/red] {escape(error)}")
+        raise typer.Exit(2)
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
+    uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), access_log=False, **server_options(settings))
+
+
+def _prepare_serving(show_progress: bool) -> tuple[str | None, str | None]:
+    """Build the index if it is missing, stale or damaged, and migrate the question log store;
+    returns (error, warning) messages."""
+    from bot.embedding import load_embedder
+    from bot.indexing import ensure_built
+
+    settings = get_settings()
     try:
-        ensure_built(settings, load_embedder(settings), show_progress=sys.stderr.isatty())
+        ensure_built(settings, load_embedder(settings), show_progress=show_progress)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+        return str(exc), None
     if settings.question_log:  # apply migrations once, before the workers start; answers never wait for the store
         from bot.store import Store, default_url
 
         try:
             Store(settings.database_url or default_url(settings.index_dir)).migrate()
         except Exception as exc:  # noqa: BLE001 - the log is optional: warn and serve
-            err.print(f"[yellow]warning:[/yellow] question log store unavailable ({type(exc).__name__}); answers are served, rows are dropped until it is back")
-    err.print(f"policy-bot on http://{host}:{port}/ (docs: /docs), {workers} worker(s)")
-    from bot.api.app import server_options
-
-    uvicorn.run("bot.api:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), access_log=False, **server_options(settings))
+            return None, (f"question log store unavailable ({type(exc).__name__}); answers are served, rows are dropped "
+                          "until it is back")
+    return None, None
 
 
 def default_workers() -> int:

@@ -163,6 +163,12 @@ class Settings(BaseSettings):
         return key
 
 
+def server_options(settings: Settings) -> dict:
+    """uvicorn options that bound a request's head: the h11 parser with ``max_header_bytes``
+    (httptools, uvicorn's default, accepts headers of any size and number)."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""

@@ -20,7 +20,7 @@ from bot import __version__
 from bot.api import admin, ask, chat, training, usage
 from bot.api.deps import key_error
 from bot.api.errors import error_response, install_error_handlers
-from bot.config import Settings, get_settings
+from bot.config import Settings, get_settings, server_options  # noqa: F401 - server_options: tests start servers alike
 from bot.logs import setup_logging
 from bot.indexing import current_build
 from bot.metrics import LATENCY, REQUESTS
@@ -249,12 +249,6 @@ async def _check_build(app: FastAPI, settings: Settings, skipped: set[str]) -> N
             return
     app.state.bot, app.state.load_error = new, None
     logger.info("now serving build %s", new.index.path.name)
-
-
-def server_options(settings: Settings) -> dict:
-    """uvicorn options that bound a request's head: the h11 parser with ``max_header_bytes``
-    (httptools, uvicorn's default, accepts headers of any size and number)."""
-    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
 
 
 def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -> FastAPI:
