@@ -34,11 +34,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(workers: int, env: dict | None = None):
-    """``policy-bot serve`` on a free 127.0.0.1 port; yields (base URL, server process)."""
+def serve(workers: int | None, env: dict | None = None):
+    """``policy-bot serve`` on a free 127.0.0.1 port (``workers`` None: its default, one per core);
+    yields (base URL, server process)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(workers)],
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), *(["--workers", str(workers)] if workers else [])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}))
     try:
         # Every worker loads the index itself and answers 503 until it has: ready when 20 probes in a

@@ -108,15 +108,17 @@ ALL_ANSWERED = "ALL_ANSWERED"
 WARM_UP = ["社区工作者的薪酬待遇怎么定？", "村委会换届选举怎么组织？", "社区养老服务有哪些要求？", "志愿者注册要什么条件？"]
 
 
-def run_wrk(url: str, lua: str, connections: int, seconds: float, timeout: int = 30, until: str | None = None) -> dict:
+def run_wrk(url: str, lua: str, connections: int, seconds: float, timeout: int = 30, until: str | None = None,
+            lines: list[str] | None = None) -> dict:
     """One wrk run; its summary plus the CPU seconds wrk itself used. ``until``: a line the script
-    prints when it is done, on which wrk is interrupted (it then reports and exits at once)."""
+    prints when it is done, on which wrk is interrupted (it then reports and exits at once);
+    ``lines``: filled with everything wrk printed."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as fh:
         fh.write(lua)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with subprocess.Popen(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout}s",
                            "-s", fh.name, url], stdout=subprocess.PIPE, text=True) as proc:
-        lines = []
+        lines = [] if lines is None else lines
         for line in proc.stdout:
             lines.append(line)
             if until and line.strip() == until:

@@ -103,11 +103,12 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Bearer key of the /v1/admin routes (the ordinary API key is refused there).")
     cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
-    max_inflight: int = Field(256, ge=1, description="Requests a worker works on or queues at once; more get 503 with Retry-After "
-                              "at once. 256 is ~5 s of uncached answers; a hall's burst wants about one per person (README, Load).")
+    max_wait_s: float = Field(10.0, gt=0, description="A /v1 request is refused (503 with Retry-After) only when the wait it can "
+                              "expect in its worker (requests in flight times the worker's recent time per answer) exceeds "
+                              "this many seconds: a hall's burst is queued and answered, a true overload is shed.")
     reload_interval: float = Field(5.0, ge=0, description="Seconds between checks for a new build to serve (0: never reload).")
     body_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send its request body (then 408); "
-                                "the request counts against max_inflight only once its body is in.")
+                                "the request counts as waiting for an answer only once its body is in.")
     max_header_bytes: int = Field(16_384, ge=1_024, description="Request line and headers together; a larger head gets 400 and "
                                   "the connection is closed (uvicorn's h11 parser, which `serve` uses).")
     max_headers: int = Field(100, ge=10, description="Requests with more header lines get 431.")
@@ -160,6 +161,12 @@ class Settings(BaseSettings):
         if key is not None and not key.get_secret_value().strip():
             raise ValueError("the key is set but empty; unset it or give a real key")
         return key
+
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn options that bound a request's head: the h11 parser with ``max_header_bytes``
+    (httptools, uvicorn's default, accepts headers of any size and number)."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
 
 
 @lru_cache(maxsize=1)

@@ -43,7 +43,7 @@ class LiveServer:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        from bot.api.app import server_options
+        from bot.config import server_options
 
         # As `policy-bot serve` runs it: the same parser and header limits (other apps, e.g. the fake LLM: uvicorn's defaults).
         settings = getattr(app.state, "settings", None)

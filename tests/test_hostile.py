@@ -30,11 +30,12 @@ def _old_id() -> str:
 
 @pytest.fixture(scope="module")
 def guarded(settings, bot, tmp_path_factory):
-    """A server with an API key, an admin key, a small in-flight bound and a short body deadline."""
+    """A server with an API key, an admin key, a short wait bound (a request behind two or more others is
+    shed) and a short body deadline."""
     from bot.api import create_app
 
     s = settings.model_copy(update={
-        "api_key": SecretStr("user-key"), "admin_key": SecretStr("admin-secret"), "max_inflight": 4, "body_timeout": 2.0,
+        "api_key": SecretStr("user-key"), "admin_key": SecretStr("admin-secret"), "max_wait_s": 0.1, "body_timeout": 2.0,
         "database_url": f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'usage.sqlite3'}", "feedback_rate": "5/minute"})
     server = LiveServer(create_app(s, bot=bot))
     yield server
@@ -57,10 +58,10 @@ def _response_head(sock: socket.socket, timeout: float) -> bytes:
         return b""
 
 
-# 1. Admission: the key is checked before the body is read; only a read body takes an in-flight slot.
+# 1. Admission: the key is checked before the body is read; only a read body counts as waiting for an answer.
 
 def test_keyless_slow_bodies_do_not_shed_authenticated_asks(guarded):
-    drips = [_slow_body(guarded) for _ in range(40)]  # ten times the in-flight bound
+    drips = [_slow_body(guarded) for _ in range(40)]  # were they counted, an ask would expect 40 answers' time, far over 0.1 s
     try:
         with httpx.Client(timeout=30) as c:
             codes = [c.post(guarded.url + "/v1/ask", json={"question": QUESTION}, headers=USER).status_code for _ in range(5)]
@@ -92,7 +93,7 @@ def test_a_request_without_the_key_is_refused_before_its_body_is_read_and_closed
 
 
 def test_authenticated_slow_bodies_get_408_without_taking_an_answer_slot(guarded):
-    drips = [_slow_body(guarded, key="user-key") for _ in range(12)]  # three times the in-flight bound
+    drips = [_slow_body(guarded, key="user-key") for _ in range(12)]  # were they counted, far over 0.1 s of wait
     try:
         with httpx.Client(timeout=30) as c:
             codes = [c.post(guarded.url + "/v1/ask", json={"question": QUESTION}, headers=USER).status_code for _ in range(3)]

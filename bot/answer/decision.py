@@ -7,6 +7,8 @@ service.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.answer.calibrated import CalibratedModel
@@ -18,6 +20,7 @@ from bot.answer.rerank import rerank
 from bot.answer.retrieval import Hit, HybridRetriever
 from bot.answer.selection import select
 from bot.config import Settings
+from bot.index.clausestore import of_document
 from bot.models import Clause
 from bot.text import chinese_numeral, normalize
 
@@ -57,15 +60,14 @@ class Decider:
     """
 
     def __init__(self, settings: Settings, retriever: HybridRetriever, matcher: Matcher, ranker: CalibratedModel,
-                 refusal: CalibratedModel, clauses: list[Clause], gate: CalibratedModel | None = None,
+                 refusal: CalibratedModel, clauses: Sequence[Clause], gate: CalibratedModel | None = None,
                  threshold: float | None = None) -> None:
         self._s, self._retriever, self._matcher, self.ranker = settings, retriever, matcher, ranker
         self._refusal, self._gate, self._threshold = refusal, gate, threshold
         self._all_docs = frozenset(matcher.documents)
-        self._articles: dict[tuple[str, int], list[Clause]] = {}
-        for c in clauses:
-            if c.kind == "article":
-                self._articles.setdefault((c.doc_id, _article_number(c)), []).append(c)
+        # A document's articles by number, worked out when a question first cites one of them.
+        self._clauses = clauses
+        self._articles = functools.lru_cache(maxsize=256)(self._articles_of)
 
     def decide(self, query: Query, top_k: int, docs: frozenset[str] | None) -> Decision:
         """Decide ``query`` over the documents ``docs`` (None: all).
@@ -149,11 +151,18 @@ class Decider:
         _, number, paragraph = query.article
         out = []
         for doc in sorted(routed):
-            clauses = self._articles.get((doc, number), [])
+            clauses = self._articles(doc).get(number, [])
             if paragraph:
                 clauses = [c for c in clauses if c.id.endswith(f".k{paragraph}")] or clauses
             out += [Hit(c, 1.0) for c in clauses]
         return out
+
+    def _articles_of(self, doc: str) -> dict[int, list[Clause]]:
+        articles: dict[int, list[Clause]] = {}
+        for c in of_document(self._clauses, doc):
+            if c.kind == "article":
+                articles.setdefault(_article_number(c), []).append(c)
+        return articles
 
 
 def _merge(hits: list[Hit], more: list[Hit]) -> None:

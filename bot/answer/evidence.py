@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.answer.figures import answers_unit, delegates
 from bot.answer.query import Query
 from bot.answer.retrieval import Hit
+from bot.index.clausestore import positions_of
 from bot.index.postings import Postings, matching_text
 from bot.index.tokenizer import ChineseTokenizer, contrast_pairs
 from bot.models import Clause, Document
@@ -57,13 +59,15 @@ class Matcher:
     Built once per loaded index; every clause's matching text is normalised once here.
     """
 
-    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: list[Clause],
+    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], clauses: Sequence[Clause],
                  postings: Postings) -> None:
         self._tok, self.documents, self._postings = tokenizer, documents, postings
-        self.haystack = {c.id: matching_text(c, documents[c.doc_id]) for c in clauses}
+        # Worked out when a question first looks at a clause, not held for every clause.
+        positions = positions_of(clauses)
+        self.haystack = _Texts(clauses, positions, lambda c: matching_text(c, documents[c.doc_id]))
         # What a clause itself says (no document title: "城乡社区服务体系建设规划" names both groups).
-        self._own = {c.id: normalize(c.context + c.text) for c in clauses}
-        self._haystacks = list(self.haystack.values())
+        self._own = _Texts(clauses, positions, lambda c: normalize(c.context + c.text))
+        self._haystacks = self.haystack
         # Words outside the build's table are counted once; bounded, since questions can make up any.
         self._count = functools.lru_cache(maxsize=65_536)(functools.partial(postings.count, haystacks=self._haystacks))
         self._facts: dict[str, tuple[bool, bool, bool, str]] = {}
@@ -193,6 +197,23 @@ class Matcher:
         if (ok := self._units.get(key)) is None:
             ok = self._units[key] = answers_unit(self.clause_facts(clause)[3], unit_class)
         return ok
+
+
+class _Texts:
+    """A text of each clause, by clause id or by position, made when first asked for; the most
+    recent ``keep`` are kept (a question looks at a few dozen clauses, a rare word's count at most
+    ``postings._VERIFY_AT_MOST``)."""
+
+    def __init__(self, clauses: Sequence[Clause], positions: Mapping[str, int], make: Callable[[Clause], str],
+                 keep: int = 8192) -> None:
+        self._positions, self._n = positions, len(clauses)
+        self._at = functools.lru_cache(maxsize=keep)(lambda i: make(clauses[i]))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, key: str | int) -> str:
+        return self._at(self._positions[key] if isinstance(key, str) else int(key))
 
 
 @dataclass

@@ -45,8 +45,10 @@ class Hit:
     ask_rank: int | None = None  # rank in the search of the ask alone (a question that tells a case first)
 
 
-def _nodes(index: LoadedIndex) -> list[TextNode]:
-    return [TextNode(id_=c.id, text=c.text, metadata={"doc_id": c.doc_id, "section": c.section}) for c in index.clauses]
+def _node(clause: Clause, score: float) -> NodeWithScore:
+    """A clause as llama-index's node, made for the few a llama-index caller retrieves (none is kept)."""
+    return NodeWithScore(node=TextNode(id_=clause.id, text=clause.text, metadata={"doc_id": clause.doc_id, "section": clause.section}),
+                         score=score)
 
 
 class BM25Retriever(BaseRetriever):
@@ -55,7 +57,6 @@ class BM25Retriever(BaseRetriever):
     def __init__(self, index: LoadedIndex, tokenizer: ChineseTokenizer, top_k: int = 30) -> None:
         super().__init__()
         self._index, self._tokenizer, self._top_k = index, tokenizer, top_k
-        self._nodes = _nodes(index)
         # A question the lexical gate passes on to the hybrid search is searched by BM25 once.
         self._search = functools.lru_cache(maxsize=1024)(self._uncached)
 
@@ -67,7 +68,7 @@ class BM25Retriever(BaseRetriever):
         return tuple(self._index.backend.lexical(tokens, top_k, docs))
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
+        return [_node(self._index.clauses[i], s) for i, s in self.ranked(query_bundle.query_str)]
 
 
 class DenseRetriever(BaseRetriever):
@@ -76,7 +77,6 @@ class DenseRetriever(BaseRetriever):
     def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160) -> None:
         super().__init__()
         self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
-        self._nodes = _nodes(index)
         # A question searched twice (once more within the documents it names) is embedded once.
         self._embed = functools.lru_cache(maxsize=1024)(embedder.get_query_embedding)
 
@@ -87,7 +87,7 @@ class DenseRetriever(BaseRetriever):
         return self._index.backend.dense(vec, top_k or self._top_k, docs)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [NodeWithScore(node=self._nodes[i], score=s) for i, s in self.ranked(query_bundle.query_str)]
+        return [_node(self._index.clauses[i], s) for i, s in self.ranked(query_bundle.query_str)]
 
 
 class HybridRetriever(BaseRetriever):
@@ -117,7 +117,6 @@ class HybridRetriever(BaseRetriever):
         self._candidate_k, self._mode, self._rrf_k, self._top_k = candidate_k, FusionMode(mode), rrf_k, top_k
         self._retrieval = RetrievalMode(retrieval)
         self._clauses = bm25._index.clauses
-        self._nodes = bm25._nodes
 
     def search(self, query: str, top_k: int | None = None, docs: set[str] | None = None, lexical_only: bool = False) -> list[Hit]:
         """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given.
@@ -151,8 +150,7 @@ class HybridRetriever(BaseRetriever):
         return sorted(hits.values(), key=lambda h: -h.score)[:top_k]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        positions = self._bm25._index.clause_positions
-        return [NodeWithScore(node=self._nodes[positions[h.clause.id]], score=h.score) for h in self.search(query_bundle.query_str)]
+        return [_node(h.clause, h.score) for h in self.search(query_bundle.query_str)]
 
 
 def _minmax(scores: list[float]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -118,24 +119,46 @@ async def _closing(response: JSONResponse, scope, receive, send) -> None:
 
 
 class LoadShedding:
-    """At most ``limit`` /v1 requests in a worker at once; more get 503 with Retry-After at once,
-    instead of queueing for a minute behind the embedder. Liveness and the page are never shed.
-    It sits inside ``BodyLimit``: a request is counted only once its whole body is in."""
+    """Shed a /v1 request only when the wait it can expect exceeds ``max_wait`` seconds: 503 with a
+    Retry-After of how long the queue needs to come back under the bound. A hall's burst is queued
+    and answered; only a true overload is refused. Liveness and the page are never shed.
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit, self.inflight = app, limit, 0
+    The expected wait is the requests already in this worker times the time the worker recently
+    took per answer: an exponentially weighted mean of the intervals between completions while it
+    was busy (answers run concurrently, so this is the inverse of its recent throughput, cached and
+    uncached answers mixed as they come). Before the first completion ``PRIOR_S`` stands in.
+    It sits inside ``BodyLimit``: a request is counted only once its whole body is in.
+    """
+
+    PRIOR_S = 0.05  # an uncached answer's share of a worker on 2 cores, before anything is measured
+    ALPHA = 0.1  # weight of the newest interval in the mean
+
+    def __init__(self, app, max_wait: float, clock=time.monotonic) -> None:
+        self.app, self.max_wait, self.clock = app, max_wait, clock
+        self.inflight, self.service_s, self._mark = 0, self.PRIOR_S, 0.0
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now can expect to wait behind those in flight."""
+        return self.inflight * self.service_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
-        if self.inflight >= self.limit:
-            response = error_response(503, "overloaded", "the server is busy; retry in a moment", type_="server_error", retry_after=1)
+        wait = self.expected_wait()
+        if wait > self.max_wait:
+            response = error_response(503, "overloaded", "the server is busy; retry in a moment", type_="server_error",
+                                      retry_after=max(1, math.ceil(wait - self.max_wait)))
             return await response(scope, receive, send)
+        if self.inflight == 0:
+            self._mark = self.clock()  # a busy period starts
         self.inflight += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.inflight -= 1
+            now = self.clock()
+            self.service_s += self.ALPHA * ((now - self._mark) - self.service_s)
+            self._mark = now
 
 
 class RequestMetrics:
@@ -229,12 +252,6 @@ async def _check_build(app: FastAPI, settings: Settings, skipped: set[str]) -> N
     logger.info("now serving build %s", new.index.path.name)
 
 
-def server_options(settings: Settings) -> dict:
-    """uvicorn options that bound a request's head: the h11 parser with ``max_header_bytes``
-    (httptools, uvicorn's default, accepts headers of any size and number)."""
-    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
-
-
 def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -> FastAPI:
     """Build the app. ``bot`` lets tests share an already loaded pipeline; otherwise it loads
     (building the index if needed) when the server starts, once per worker."""
@@ -276,8 +293,8 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     install_error_handlers(app)
     # Outermost last. A request meets, in order: metrics, security headers, CORS, the key check on
     # its head (Admission), the body read under its own deadline (BodyLimit), and only then the
-    # in-flight bound (LoadShedding): a slow or keyless body never takes an answer's slot.
-    app.add_middleware(LoadShedding, limit=settings.max_inflight)
+    # wait bound (LoadShedding): a slow or keyless body never counts as waiting for an answer.
+    app.add_middleware(LoadShedding, max_wait=settings.max_wait_s)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(Admission, settings=settings)
     if settings.cors_origins:

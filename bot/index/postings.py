@@ -19,7 +19,7 @@ from bot.index.tokenizer import ChineseTokenizer
 from bot.models import Clause, Document
 from bot.text import normalize
 
-POSTINGS_FILE = "postings.npz"
+POSTINGS_DIR = "postings"  # one .npy per table, opened memory-mapped
 VOCABULARY_FILE = "vocabulary.tsv"
 
 # Beyond this many candidate clauses, a word's frequency is estimated from an even sample of them
@@ -59,8 +59,9 @@ def write_tables(folder: Path, clauses: list[Clause], documents: dict[str, Docum
               "chars": char_keys, "char_df": char_df.astype(np.int32)}
     postings = Postings(tables, word_df={})
     words = sorted({w for c in clauses for w in tokenizer.words(c.text)})
-    with open(folder / POSTINGS_FILE, "wb") as fh:
-        np.savez(fh, **tables)
+    (folder / POSTINGS_DIR).mkdir()
+    for name, table in tables.items():
+        np.save(folder / POSTINGS_DIR / f"{name}.npy", table)
     (folder / VOCABULARY_FILE).write_text("".join(f"{w}\t{postings.count(w, haystacks)}\n" for w in words), encoding="utf-8")
 
 
@@ -75,9 +76,9 @@ class Postings:
 
     @classmethod
     def load(cls, folder: Path) -> Postings:
-        """The tables ``write_tables`` saved in the build ``folder``."""
-        with np.load(folder / POSTINGS_FILE) as data:
-            tables = {name: data[name] for name in data.files}
+        """The tables ``write_tables`` saved in the build ``folder``, memory-mapped (shared by the
+        workers of a machine, read only where a question's words lead)."""
+        tables = {p.stem: np.load(p, mmap_mode="r") for p in (folder / POSTINGS_DIR).glob("*.npy")}
         lines = (folder / VOCABULARY_FILE).read_text(encoding="utf-8").splitlines()
         return cls(tables, {w: int(n) for w, n in (line.rsplit("\t", 1) for line in lines)})
 

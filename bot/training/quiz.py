@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from bot.answer.figures import KEY_FIGURE_KINDS
+from bot.index.clausestore import of_document
 from bot.models import Clause, Document
 from bot.text import normalize, sentence_spans
 
@@ -177,7 +178,7 @@ def select_section(documents: dict[str, Document], clauses: list[Clause], doc_id
 def select_clauses(clauses: list[Clause], doc_id: str, section: str | None = None) -> list[Clause]:
     """The clauses of one document, optionally of one section given as a short reference
     ("二、(六)", "二、(二) 专栏3") or a heading fragment ("加强社区队伍建设")."""
-    chosen = [c for c in clauses if c.doc_id == doc_id]
+    chosen = of_document(clauses, doc_id)
     if section:
         key = normalize(section)
         chosen = [c for c in chosen if normalize(c.ref).startswith(key) or key in normalize(c.section)]
