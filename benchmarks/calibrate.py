@@ -105,7 +105,8 @@ def _shown(path: Path) -> str:
 
 
 def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[QueryAdapter | None, list[QueryAdapter | None]]:
-    """The query adapter (``bot.adapter``) and, for each question of ``gold``, the one fitted without it.
+    """The query adapter (``bot.adapter``) and, for each question of ``gold``, one fitted without it
+    (its fold's, or the adapter itself for a question it was not fitted on).
 
     Pairs: the embedding of each text the dense search embeds for an answerable question (the whole,
     and for a case told first the ask and the ask with the case's terms) and the vector of each
@@ -152,13 +153,13 @@ def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[QueryAdapter 
     best = max(ADAPTER_ALPHAS, key=lambda a: (scores[a]["mrr"], a or 0.0))
     print("adapter, out-of-fold dense search (folds by clause): "
           + "; ".join(f"{'raw' if a is None else a}: {scores[a]}" for a in ADAPTER_ALPHAS))
-    unseen = [by_fold[best, folds[i]] if i in folds else None for i in range(len(gold))]
     if best is None:
-        return None, unseen
+        return None, [None] * len(gold)
     adapter = fitted(best, np.arange(len(q)))
     adapter.meta |= {"questions": len(relevant), "views": int(len(q)), "oof_by_clause": scores[best],
                      "oof_raw": scores[None]}
-    return adapter, unseen
+    # A question the adapter was not fitted on (unanswerable, no clause found) is searched with it as served.
+    return adapter, [by_fold[best, folds[i]] if i in folds else adapter for i in range(len(gold))]
 
 
 def _clause_folds(relevant: dict[int, list[int]]) -> dict[int, int]:
