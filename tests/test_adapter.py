@@ -82,3 +82,14 @@ def test_the_adapter_can_be_turned_off(settings, embedder):
     off = PolicyBot(settings.model_copy(update={"query_adapter": False}), embedder=embedder)
     assert off.dense.adapter is None
     assert off.ask("灾害信息员每个村设几名？").found
+
+
+def test_calibration_holds_out_questions_that_share_a_clause_together():
+    from benchmarks.calibrate import FOLDS, _clause_folds
+
+    # Questions 0-2 share clause 7 (0 and 1 directly, 2 through clause 8 shared with 1); the rest stand alone.
+    relevant = {0: [7], 1: [7, 8], 2: [8], **{i: [100 + i] for i in range(3, 23)}}
+    folds = _clause_folds(relevant)
+    assert set(folds) == set(relevant)
+    assert folds[0] == folds[1] == folds[2]
+    assert set(folds.values()) == set(range(FOLDS))
