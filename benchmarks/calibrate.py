@@ -33,11 +33,15 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bot.answer.adapter import FILENAME as ADAPTER_FILE
+from bot.answer.adapter import QueryAdapter
 from bot.answer.calibrated import CalibratedModel, shipped_folder
+from bot.answer.query import understand
 from bot.answer.refusal import load_model, signals, warned
 from bot.answer.rerank import RANK_FEATURES, candidate_features
 from bot.config import get_settings
 from bot.evaluation import GoldQuestion, answer_correct, is_relevant, load_gold
+from bot.index.build import clause_vectors
 from bot.pipeline import PolicyBot
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
@@ -53,6 +57,8 @@ THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 # for refusing an unanswerable one: a wrong figure is worse than none, but refusing is not an answer.
 REFUSED_WRONG = 0.5
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+# Strengths of the query adapter's pull towards the identity (None: the raw embedding, no adapter).
+ADAPTER_ALPHAS = (None, 0.3, 1.0, 3.0, 10.0, 30.0)
 FOLDS = 5
 REPEATS = 5
 
@@ -74,10 +80,20 @@ def main() -> None:
                     refusal=load_model(None, "refusal.json"), ranker=load_model(None, "ranker.json"))
     args.fit += args.extra
     gold = [g for path in args.fit for g in load_gold(path)]
-    ranker = fit_ranker(bot, gold)
+    adapter, unseen = fit_adapter(bot, gold) if bot.settings.query_adapter else (None, [None] * len(gold))
+    # The other models see each question searched with the adapter fitted without it, as a new
+    # question will be: fitted on its own adapter, the dense signals would look surer than they are.
+    ranker = fit_ranker(bot, gold, unseen)
     bot.decider.ranker = ranker
-    refusal, right = fit_refusal(bot, gold)
+    refusal, right = fit_refusal(bot, gold, unseen)
     gate = fit_gate(bot, gold, right, args.c)
+    if adapter is not None:
+        adapter.meta |= {"fitted_on": [_shown(p) for p in args.fit]}
+        adapter.save(args.out / ADAPTER_FILE)
+        print(f"adapter: {adapter.meta} -> {args.out / ADAPTER_FILE}")
+    elif bot.settings.query_adapter:
+        (args.out / ADAPTER_FILE).unlink(missing_ok=True)
+        print("adapter: the raw embedding does as well; none shipped")
     for name, model in (("ranker", ranker), ("refusal", refusal), ("gate", gate)):
         model.meta |= {"fitted_on": [_shown(p) for p in args.fit]}
         (args.out / f"{name}.json").write_text(model.to_json() + "\n", encoding="utf-8")
@@ -89,12 +105,93 @@ def _shown(path: Path) -> str:
     return "shared/questions/train.jsonl" if path.resolve() == SHARED_TRAIN.resolve() else str(path)
 
 
-def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion]) -> CalibratedModel:
-    """The ranker over every answerable question's candidates (relevant: the clause holds an evidence string)."""
+def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[QueryAdapter | None, list[QueryAdapter | None]]:
+    """The query adapter (``bot.answer.adapter``) and, for each question of ``gold``, one fitted without it
+    (its fold's, or the adapter itself for a question it was not fitted on).
+
+    Pairs: the embedding of each text the dense search embeds for an answerable question (the whole,
+    and for a case told first the ask and the ask with the case's terms) and the vector of each
+    clause that answers it. Its strength is the one with the best out-of-fold mean reciprocal rank
+    of the answering clause in the dense search over all clauses, folds grouped by answering clause
+    (questions that share a clause are held out together), so the score is that of clauses the
+    adapter never saw; None when the raw embedding does as well.
+    """
+    vectors = clause_vectors(bot.index, bot.settings, bot.embedder)
+    texts = [c.text + c.context for c in bot.index.clauses]
+    views, owner, relevant = [], [], {}
+    for i, g in enumerate(gold):
+        rel = [j for j, t in enumerate(texts) if is_relevant(t, g.evidence)] if g.answerable else []
+        if not rel:
+            continue
+        whole, asks = bot.decider.view_texts(understand(bot.resolved(g.question, g.history)))
+        for text in dict.fromkeys([whole, *asks]):
+            views.append(bot.dense.embedding(text))
+            owner.append(i)
+        relevant[i] = rel
+    q, owner = np.array(views), np.array(owner)
+    folds = _clause_folds(relevant)
+    fold_of = np.array([folds[i] for i in owner])
+
+    def reciprocal_ranks(adapter: QueryAdapter | None, rows: np.ndarray) -> np.ndarray:
+        moved = q[rows] if adapter is None else np.array([adapter.apply(v) for v in q[rows]])
+        scores = moved @ vectors.T
+        best = np.array([scores[k, relevant[owner[r]]].max() for k, r in enumerate(rows)])
+        return 1.0 / (1 + (scores > best[:, None]).sum(1))
+
+    def fitted(alpha: float, rows: np.ndarray) -> QueryAdapter:
+        pairs = [(r, j) for r in rows for j in relevant[owner[r]]]
+        return QueryAdapter.fitted(q[[r for r, _ in pairs]], vectors[[j for _, j in pairs]], alpha, bot.settings.embedder)
+
+    scores, by_fold = {}, {}
+    for alpha in ADAPTER_ALPHAS:
+        rr = np.zeros(len(q))
+        for f in range(FOLDS):
+            test, train = np.flatnonzero(fold_of == f), np.flatnonzero(fold_of != f)
+            by_fold[alpha, f] = None if alpha is None else fitted(alpha, train)
+            rr[test] = reciprocal_ranks(by_fold[alpha, f], test)
+        scores[alpha] = {"mrr": round(float(rr.mean()), 4), "hit_at_1": round(float((rr == 1).mean()), 4),
+                         "hit_at_5": round(float((rr >= 0.2).mean()), 4)}
+    best = max(ADAPTER_ALPHAS, key=lambda a: (scores[a]["mrr"], a or 0.0))
+    print("adapter, out-of-fold dense search (folds by clause): "
+          + "; ".join(f"{'raw' if a is None else a}: {scores[a]}" for a in ADAPTER_ALPHAS))
+    if best is None:
+        return None, [None] * len(gold)
+    adapter = fitted(best, np.arange(len(q)))
+    adapter.meta |= {"questions": len(relevant), "views": int(len(q)), "oof_by_clause": scores[best],
+                     "oof_raw": scores[None]}
+    # A question the adapter was not fitted on (unanswerable, no clause found) is searched with it as served.
+    return adapter, [by_fold[best, folds[i]] if i in folds else adapter for i in range(len(gold))]
+
+
+def _clause_folds(relevant: dict[int, list[int]]) -> dict[int, int]:
+    """Question -> fold, questions linked by a shared answering clause in one fold (sizes balanced)."""
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for i, rel in relevant.items():
+        for j in rel:
+            parent[root(("q", i))] = root(("c", j))
+    questions = sorted(relevant)
+    ids: dict[tuple[str, int], int] = {}
+    groups = np.array([ids.setdefault(root(("q", i)), len(ids)) for i in questions])
+    folds = {}
+    for f, (_, test) in enumerate(GroupKFold(FOLDS).split(np.zeros(len(questions)), groups=groups)):
+        folds |= {questions[k]: f for k in test}
+    return folds
+
+
+def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdapter | None]) -> CalibratedModel:
+    """The ranker over every answerable question's candidates (relevant: the clause holds an evidence
+    string), each question searched with ``unseen``'s adapter for it."""
     rows, labels, groups = [], [], []
     for i, g in enumerate(gold):
         if not g.answerable:
             continue
+        bot.dense.adapter = unseen[i]
         query, evidence, routed = bot.candidates(g.question, g.history)
         top = max((e.hit.score for e in evidence), default=1.0)
         for e in evidence:
@@ -129,11 +226,12 @@ def _top1(score: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     return hits / max(total, 1)
 
 
-def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[CalibratedModel, list[bool]]:
+def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdapter | None]) -> tuple[CalibratedModel, list[bool]]:
     """The refusal model (its regularisation chosen by cross-validated log-loss), and for each
-    question whether the hybrid path with it answers rightly."""
+    question whether the hybrid path with it answers rightly (searched with ``unseen``'s adapter)."""
     rows = []  # (answerable, the answer would be right, sure reason, question as understood, decision)
-    for g in gold:
+    for g, adapter in zip(gold, unseen):
+        bot.dense.adapter = adapter
         q, d = bot.consider(g.question, g.history)
         ok = g.answerable and d.reason is None and answer_correct(bot.compose(q, d).answer, g.keywords)
         rows.append((g.answerable, ok, d.reason, q, d))

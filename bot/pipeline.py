@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 from llama_index.core import Settings as LlamaSettings
 
+from bot.answer.adapter import load_adapter
 from bot.answer.cache import AnswerCache
-from bot.answer.calibrated import CalibratedModel
+from bot.answer.calibrated import CalibratedModel, shipped_folder
 from bot.answer.conversation import Resolution, resolve
 from bot.answer.decision import Decider, Decision
 from bot.answer.evidence import Evidence, Matcher
@@ -79,9 +80,12 @@ class PolicyBot:
         if self.settings.thesaurus:
             self.tokenizer.use_thesaurus(cilin_thesaurus(set(self.index.postings.word_df)))
         s = self.settings
+        adapter = (load_adapter(s.query_adapter_model, s.embedder, int(self.index.manifest["dimension"]),
+                                shipped_folder(s.embedder)) if s.query_adapter else None)
+        self.dense = DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars, adapter)
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),
-            DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars),
+            self.dense,
             weights=(s.bm25_weight, s.dense_weight),
             candidate_k=s.candidate_k,
             mode=FusionMode(fusion),
@@ -103,7 +107,8 @@ class PolicyBot:
         if s.cache_url:
             from bot.answer.sharedcache import RedisAnswers
 
-            shared = RedisAnswers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else ""))
+            shared = RedisAnswers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else "")
+                                  + (adapter.fingerprint() if adapter else ""))
         self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
 
     def check_question(self, question: object) -> str:
@@ -223,14 +228,18 @@ class PolicyBot:
     def consider(self, question: str, history: list[str] | None = None, lexical_only: bool = False) -> tuple[str, Decision]:
         """The question as understood in its thread, and its decision before the calibrated models
         weigh in (``Decider.consider``): what calibration fits them on."""
-        q = self._resolve(self.check_question(question), history).question
+        q = self.resolved(question, history)
         return q, self.decider.consider(understand(q), self.settings.top_k, None, lexical_only)
 
     def candidates(self, question: str, history: list[str] | None = None) -> tuple[Query, list[Evidence], set[str]]:
         """The question as understood, every candidate clause with its evidence (unranked) and the
         documents it names: what the ranker is fitted on (``benchmarks/calibrate.py``)."""
-        query = understand(self._resolve(self.check_question(question), history).question)
+        query = understand(self.resolved(question, history))
         return query, *self.decider.candidates(query, self.settings.top_k, None)
+
+    def resolved(self, question: str, history: list[str] | None = None) -> str:
+        """The question searched for ``question`` in its thread (``history``: earlier user turns)."""
+        return self._resolve(self.check_question(question), history).question
 
     def _answer(self, q: str, top_k: int, docs: frozenset[str] | None) -> tuple[Answer, list[Hit]]:
         d = self.decider.decide(understand(q), top_k, docs)

@@ -127,14 +127,14 @@ class Decider:
     def _views(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
         """The whole question's hits, and when it tells a case first, the hits of the ask alone and of
         the ask with the case's rarest words; ``ask_rank`` records where the ask's searches put each."""
-        hits = self._retriever.search(query.topic, depth, docs=docs, lexical_only=lexical_only)
-        if not query.situation:
+        whole, asks = self.view_texts(query)
+        hits = self._retriever.search(whole, depth, docs=docs, lexical_only=lexical_only)
+        if not asks:
             for rank, h in enumerate(hits, 1):
                 h.ask_rank = rank
         else:
-            salient = " ".join(w for w in self._matcher.salient(query.situation) if w not in query.ask)
             by_id = {h.clause.id: h for h in hits}
-            for view in dict.fromkeys(v for v in (query.ask, f"{query.ask} {salient}".strip()) if v):
+            for view in asks:
                 for rank, h in enumerate(self._retriever.search(view, depth, docs=docs, lexical_only=lexical_only), 1):
                     mine = by_id.get(h.clause.id)
                     if mine is None:
@@ -145,6 +145,15 @@ class Decider:
             for option in query.choice.options.values():
                 _merge(hits, self._retriever.search(f"{query.topic} {option}", depth, docs=docs, lexical_only=True))
         return hits
+
+    def view_texts(self, query: Query) -> tuple[str, list[str]]:
+        """What is searched for ``query``: the whole question (its topic), and when it tells a case
+        first, the ask alone and the ask with the case's rarest words (calibration fits the query
+        adapter on the same texts)."""
+        if not query.situation:
+            return query.topic, []
+        salient = " ".join(w for w in self._matcher.salient(query.situation) if w not in query.ask)
+        return query.topic, list(dict.fromkeys(v for v in (query.ask, f"{query.ask} {salient}".strip()) if v))
 
     def _article_hits(self, query: Query, routed: set[str]) -> list[Hit]:
         """The clauses of the article the question cites (《X》第N条), 款 in order."""

@@ -16,6 +16,7 @@ from enum import Enum
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from bot.answer.adapter import QueryAdapter
 from bot.index.build import LoadedIndex
 from bot.index.tokenizer import ChineseTokenizer
 from bot.models import Clause
@@ -72,19 +73,31 @@ class BM25Retriever(BaseRetriever):
 
 
 class DenseRetriever(BaseRetriever):
-    """Cosine similarity of normalised embeddings (inner product), in the backend."""
+    """Cosine similarity of normalised embeddings (inner product), in the backend.
 
-    def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160) -> None:
+    ``adapter``: a learned map of the question's embedding towards its clauses' (``bot.answer.adapter``);
+    None: the raw embedding. Applied after the embedding cache, so it can be swapped (calibration
+    does, fold by fold)."""
+
+    def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160,
+                 adapter: QueryAdapter | None = None) -> None:
         super().__init__()
         self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
+        self.adapter = adapter
         # A question searched twice (once more within the documents it names) is embedded once.
         self._embed = functools.lru_cache(maxsize=1024)(embedder.get_query_embedding)
 
     def ranked(self, query: str, top_k: int | None = None, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        vec = self.embedding(query)
+        if self.adapter is not None:
+            vec = self.adapter.apply(vec)
+        return self._index.backend.dense(vec, top_k or self._top_k, docs)
+
+    def embedding(self, query: str) -> list[float]:
+        """The embedding of ``query`` as the encoder gives it, before the adapter."""
         # The encoder's cost grows with the square of the length: only the head of a long question
         # is embedded (BM25 still sees all of it), so no question costs more than a short one much.
-        vec = self._embed(query[: self._max_chars])
-        return self._index.backend.dense(vec, top_k or self._top_k, docs)
+        return self._embed(query[: self._max_chars])
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [_node(self._index.clauses[i], s) for i, s in self.ranked(query_bundle.query_str)]

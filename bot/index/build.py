@@ -209,6 +209,13 @@ def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, em
     return np.stack([cache.vectors[k] for k in keys])
 
 
+def clause_vectors(index: LoadedIndex, settings: Settings, embedder) -> np.ndarray:
+    """Every clause's vector as the index holds it, in position order, from the embedding cache
+    (what ``benchmarks/calibrate.py`` fits the query adapter towards)."""
+    titles = {d.id: d.title for d in index.documents.values()}
+    return _embed(index.clauses, titles, settings, embedder, show_progress=False)
+
+
 def build_index(settings: Settings, embedder=None, show_progress: bool = False) -> Path:
     """Parse the corpus, build the BM25 and dense indexes (bm25s + FAISS in the folder, or Milvus) and
     the corpus tables in a new folder, and make it live atomically.
