@@ -43,7 +43,7 @@ def questions() -> list[str]:
 
 def test_bm25_in_milvus_gives_the_clauses_and_scores_of_bm25s(bot, milvus_bot, questions):
     for q in questions:
-        tokens = bot.index.tokenizer.tokens(bot.index.tokenizer.expand(q))
+        tokens = bot.tokenizer.tokens(bot.tokenizer.expand(q))
         local, milvus = bot.index.backend.lexical(tokens, 10), milvus_bot.index.backend.lexical(tokens, 10)
         assert [round(s, 3) for _, s in milvus] == pytest.approx([round(s, 3) for _, s in local], abs=2e-3), q
         assert {i for i, s in milvus if s > milvus[-1][1] + 1e-3} == {i for i, s in local if s > local[-1][1] + 1e-3}, q
