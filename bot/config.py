@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # otherwise, so `policy-bot` run from a project folder finds its corpus/ and indexes/.
 _CHECKOUT = Path(__file__).resolve().parent.parent
 _DEFAULT_ROOT = _CHECKOUT if (_CHECKOUT / "corpus" / "catalog.json").exists() else Path.cwd()
+_PREFIX = "POLICYBOT_"
+logger = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -22,7 +26,7 @@ class Settings(BaseSettings):
     are grouped below by the part of the bot they steer.
     """
 
-    model_config = SettingsConfigDict(env_prefix="POLICYBOT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_PREFIX, extra="ignore")
 
     # --- Corpus and indexes: where the documents are and how they are indexed ---------------
     corpus_dir: Path = Field(_DEFAULT_ROOT / "corpus", description="Folder with catalog.json and the documents.")
@@ -174,5 +178,10 @@ def server_options(settings: Settings) -> dict:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
+    """The process-wide settings, read once from the environment. A ``POLICYBOT_`` variable that names
+    no setting (a typo, or a setting since removed such as ``POLICYBOT_MAX_INFLIGHT``) is ignored
+    with a warning, so a deployment learns that it has no effect."""
+    unknown = sorted(k for k in os.environ if k.startswith(_PREFIX) and k[len(_PREFIX):].lower() not in Settings.model_fields)
+    if unknown:
+        logger.warning("ignored: %s name no setting (see the configuration page)", ", ".join(unknown))
     return Settings()

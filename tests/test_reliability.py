@@ -388,3 +388,19 @@ def test_bad_add_options_are_one_line_errors(corpus_copy, tmp_path, monkeypatch,
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: " + message) and "pydantic" not in result.output
+
+
+def test_a_policybot_variable_that_names_no_setting_is_ignored_with_a_warning(monkeypatch, caplog):
+    from bot import config
+
+    monkeypatch.setenv("POLICYBOT_MAX_INFLIGHT", "1000")  # removed by issue 24: admission is by expected wait
+    monkeypatch.setenv("POLICYBOT_TOP_K", "4")
+    config.get_settings.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="bot.config"):
+            settings = config.get_settings()
+    finally:
+        config.get_settings.cache_clear()
+    assert settings.top_k == 4
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.config"]
+    assert len(warnings) == 1 and "POLICYBOT_MAX_INFLIGHT" in warnings[0] and "POLICYBOT_TOP_K" not in warnings[0]
