@@ -91,8 +91,10 @@ class Settings(BaseSettings):
     history_turns: int = Field(4, ge=0, le=20, description="Earlier user turns a follow-up question may lean on.")
     max_question_chars: int = Field(500, ge=10, description="Longer questions are rejected with a clear error.")
     answer_cache_size: int = Field(4096, ge=0, description="Answers kept per process for repeated questions (0: no cache).")
-    cache_url: str | None = Field(None, description="redis://host:6379/0: answers shared by every worker and replica of a build "
-                                  "(the redis extra); unset: each process caches its own.")
+    cache_url: str | None = Field(None, description="Answers shared by every worker of a build: redis://host:6379/0 across "
+                                  "replicas (the redis extra), or sqlite:///path across the workers of one machine; unset: "
+                                  "each process caches its own (serve with several workers then shares them through "
+                                  "sqlite:///<index_dir>/answers.sqlite).")
     cache_ttl: float = Field(86400, gt=0, description="Seconds a shared answer is kept.")
 
     # --- LLM: generative answers through any OpenAI-compatible server (vLLM, Ollama, DashScope …)

@@ -105,10 +105,10 @@ class PolicyBot:
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
         shared = None
         if s.cache_url:
-            from bot.answer.sharedcache import RedisAnswers
+            from bot.answer.sharedcache import shared_answers
 
-            shared = RedisAnswers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else "")
-                                  + (adapter.fingerprint() if adapter else ""))
+            shared = shared_answers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else "")
+                                    + (adapter.fingerprint() if adapter else ""))
         self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
 
     def check_question(self, question: object) -> str:

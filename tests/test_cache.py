@@ -136,3 +136,32 @@ def test_an_unreadable_shared_entry_is_a_miss_and_is_replaced(shared_bots, garba
     again = second.ask(question)  # no local copy: the shared entry is read, found unreadable, recomputed
     assert again.model_dump(exclude={"latency_ms"}) == expected.model_dump(exclude={"latency_ms"})
     assert all(client.get(key) != garbage for key in keys)
+
+
+@pytest.fixture()
+def machine_bots(settings, embedder, tmp_path):
+    """Two workers' pipelines on one machine, sharing answers through a SQLite file (as ``serve`` sets up)."""
+    from bot.pipeline import PolicyBot
+
+    shared = settings.model_copy(update={"cache_url": f"sqlite:///{tmp_path / 'answers.sqlite'}"})
+    return PolicyBot(shared, embedder=embedder), PolicyBot(shared, embedder=embedder)
+
+
+def test_an_answer_computed_by_one_worker_is_served_to_another_from_the_machines_file(machine_bots, monkeypatch):
+    first, second = machine_bots
+    question = "社区综合服务设施每天开放时间不少于多少小时？"
+    answer = first.ask(question)
+    monkeypatch.setattr(second.decider, "decide", lambda *a, **k: pytest.fail("the second worker computed the answer"))
+    again, hits = second.run(question)
+    assert again.model_dump(exclude={"latency_ms"}) == answer.model_dump(exclude={"latency_ms"})
+    assert [h.clause.id for h in hits] == [h.clause.id for h in first.run(question)[1]]
+
+
+def test_answers_are_served_when_the_machines_answer_file_is_unusable(settings, embedder, tmp_path):
+    from bot.pipeline import PolicyBot
+
+    broken = tmp_path / "answers.sqlite"
+    broken.write_bytes(b"not a database" * 100)
+    bot = PolicyBot(settings.model_copy(update={"cache_url": f"sqlite:///{broken}"}), embedder=embedder)
+    answer = bot.ask("社区综合服务设施每天开放时间不少于多少小时？")
+    assert answer.found and answer.citations

@@ -1,5 +1,7 @@
-"""Answers shared through Redis (``POLICYBOT_CACHE_URL``) by every worker and replica serving the
-same build: a question answered anywhere is a look-up everywhere else.
+"""Answers shared by every worker serving the same build (``POLICYBOT_CACHE_URL``): through Redis
+(``redis://``) across replicas, or through a SQLite file (``sqlite:///path``) across the workers of one
+machine, which ``serve`` sets up by itself for several workers. A question answered by one worker is
+a look-up for the others, so a hall's burst works each question out once, not once per worker.
 
 Keys carry the build id and a hash of the settings, so a new build or other answer settings never
 see old answers; entries expire after ``cache_ttl``. Redis being slow or down never fails an
@@ -11,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
+import threading
 import time
+from pathlib import Path
 
 from bot.answer.retrieval import Hit
 from bot.config import Settings
@@ -29,20 +34,28 @@ _NOT_ANSWER_SETTINGS = {"corpus_dir", "index_dir", "prompts_dir", "database_url"
 _RETRY_AFTER_S = 10.0
 
 
-class RedisAnswers:
-    """The shared tier of ``bot.answer.cache.AnswerCache`` for one loaded build."""
+class SharedAnswers:
+    """The shared tier of ``bot.answer.cache.AnswerCache`` for one loaded build: keys, entries and
+    stepping aside; a subclass stores the raw entries (``_read``, ``_write``, ``_remove``)."""
 
     def __init__(self, settings: Settings, index: LoadedIndex, models: str = "") -> None:
         """``models``: the calibrated models deciding answers (serialised), part of the key with the
         build and the settings, so that re-calibrated replicas never serve the old models' answers."""
-        import redis
-
-        self._redis = redis.Redis.from_url(settings.cache_url, socket_timeout=0.25, socket_connect_timeout=0.25)
-        self._errors = redis.RedisError
         config = settings.model_dump_json(exclude=_NOT_ANSWER_SETTINGS) + models
         self._prefix = f"policybot:answer:{index.path.name}:{hashlib.sha256(config.encode()).hexdigest()[:12]}:"
         self._ttl, self._clauses, self._positions = int(settings.cache_ttl), index.clauses, index.clause_positions
         self._down_until = 0.0
+
+    errors: tuple[type[Exception], ...] = ()  # the store's own errors: step aside, never fail an answer
+
+    def _read(self, key: str) -> bytes | str | None:
+        raise NotImplementedError
+
+    def _write(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    def _remove(self, key: str) -> None:
+        raise NotImplementedError
 
     def _key(self, key: tuple) -> str:
         question, top_k, docs = key
@@ -57,8 +70,8 @@ class RedisAnswers:
         if time.monotonic() < self._down_until:
             return None
         try:
-            raw = self._redis.get(self._key(key))
-        except self._errors as exc:
+            raw = self._read(self._key(key))
+        except self.errors as exc:
             self._step_aside(exc)
             return None
         if raw is None:
@@ -70,7 +83,7 @@ class RedisAnswers:
             self._delete(key)
             return None
 
-    def _parse(self, raw: bytes) -> tuple[Answer, list[Hit]]:
+    def _parse(self, raw: bytes | str) -> tuple[Answer, list[Hit]]:
         """An entry as ``set`` wrote it; anything else raises."""
         data = json.loads(raw)
         hits = [Hit(self._clauses[self._positions[cid]], *scores) for cid, *scores in data["hits"] if cid in self._positions]
@@ -78,8 +91,8 @@ class RedisAnswers:
 
     def _delete(self, key: tuple) -> None:
         try:
-            self._redis.delete(self._key(key))
-        except self._errors as exc:
+            self._remove(self._key(key))
+        except self.errors as exc:
             self._step_aside(exc)
 
     def set(self, key: tuple, value: tuple[Answer, list[Hit]]) -> None:
@@ -89,6 +102,70 @@ class RedisAnswers:
         data = {"answer": answer.model_dump(mode="json"),
                 "hits": [[h.clause.id, h.score, h.bm25_rank, h.bm25_score, h.dense_rank, h.dense_score] for h in hits]}
         try:
-            self._redis.set(self._key(key), json.dumps(data, ensure_ascii=False), ex=self._ttl)
-        except self._errors as exc:
+            self._write(self._key(key), json.dumps(data, ensure_ascii=False))
+        except self.errors as exc:
             self._step_aside(exc)
+
+
+class RedisAnswers(SharedAnswers):
+    """Answers shared through Redis by every worker and replica; entries expire after ``cache_ttl``."""
+
+    def __init__(self, settings: Settings, index: LoadedIndex, models: str = "") -> None:
+        import redis
+
+        super().__init__(settings, index, models)
+        self._redis = redis.Redis.from_url(settings.cache_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        self.errors = (redis.RedisError,)
+
+    def _read(self, key: str) -> bytes | None:
+        return self._redis.get(key)
+
+    def _write(self, key: str, value: str) -> None:
+        self._redis.set(key, value, ex=self._ttl)
+
+    def _remove(self, key: str) -> None:
+        self._redis.delete(key)
+
+
+class SqliteAnswers(SharedAnswers):
+    """Answers shared through one SQLite file by the workers of one machine (WAL: readers never wait
+    for the writer). One connection per process behind a lock: each call takes microseconds."""
+
+    errors = (sqlite3.Error,)
+    _PURGE_EVERY = 1000  # writes between deletions of expired entries
+
+    def __init__(self, settings: Settings, index: LoadedIndex, models: str = "") -> None:
+        super().__init__(settings, index, models)
+        path = Path(settings.cache_url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock, self._writes = threading.Lock(), 0
+        self._db = sqlite3.connect(path, timeout=settings.db_timeout, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
+        except sqlite3.Error as exc:  # e.g. not a database: this process answers without the tier
+            logger.warning("shared answer file %s unusable (%s); each worker caches its own answers", path, type(exc).__name__)
+            self._down_until = float("inf")
+
+    def _read(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM answers WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        return row[0] if row else None
+
+    def _write(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", (key, value, time.time() + self._ttl))
+            self._writes += 1
+            if self._writes % self._PURGE_EVERY == 0:
+                self._db.execute("DELETE FROM answers WHERE expires <= ?", (time.time(),))
+
+    def _remove(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM answers WHERE key = ?", (key,))
+
+
+def shared_answers(settings: Settings, index: LoadedIndex, models: str = "") -> SharedAnswers:
+    """The shared tier ``settings.cache_url`` names: ``sqlite:///path`` or a Redis URL."""
+    if settings.cache_url.startswith("sqlite:///"):
+        return SqliteAnswers(settings, index, models)
+    return RedisAnswers(settings, index, models)

@@ -37,6 +37,9 @@ def serve(
     if workers > 1:
         # One embedding engine per worker process: split the cores instead of oversubscribing them.
         os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, default_workers() // workers)))
+        if not settings.cache_url and settings.answer_cache_size:
+            # The workers share answers through a file beside the index: a question is worked out once.
+            os.environ["POLICYBOT_CACHE_URL"] = f"sqlite:///{(settings.index_dir / 'answers.sqlite').resolve()}"
         get_settings.cache_clear()
         settings = get_settings()
     # Build once here, so workers start from a ready index instead of racing to build it. The check
