@@ -83,14 +83,18 @@ def shared_bots(settings, embedder, bot):
         client.delete(key)
 
 
-def test_an_answer_computed_by_one_worker_is_served_to_another_from_redis(shared_bots, monkeypatch):
-    first, second = shared_bots
+def _served_to_the_second(first, second, monkeypatch) -> None:
+    """An answer the first worker computed is served to the second, which computes nothing."""
     question = "社区综合服务设施每天开放时间不少于多少小时？"
     answer = first.ask(question)
     monkeypatch.setattr(second.decider, "decide", lambda *a, **k: pytest.fail("the second worker computed the answer"))
     again, hits = second.run(question)
     assert again.model_dump(exclude={"latency_ms"}) == answer.model_dump(exclude={"latency_ms"})
     assert [h.clause.id for h in hits] == [h.clause.id for h in first.run(question)[1]]
+
+
+def test_an_answer_computed_by_one_worker_is_served_to_another_from_redis(shared_bots, monkeypatch):
+    _served_to_the_second(*shared_bots, monkeypatch)
 
 
 def test_a_worker_with_recalibrated_models_does_not_serve_the_old_models_answers(settings, embedder, bot, tmp_path):
@@ -148,13 +152,7 @@ def machine_bots(settings, embedder, tmp_path):
 
 
 def test_an_answer_computed_by_one_worker_is_served_to_another_from_the_machines_file(machine_bots, monkeypatch):
-    first, second = machine_bots
-    question = "社区综合服务设施每天开放时间不少于多少小时？"
-    answer = first.ask(question)
-    monkeypatch.setattr(second.decider, "decide", lambda *a, **k: pytest.fail("the second worker computed the answer"))
-    again, hits = second.run(question)
-    assert again.model_dump(exclude={"latency_ms"}) == answer.model_dump(exclude={"latency_ms"})
-    assert [h.clause.id for h in hits] == [h.clause.id for h in first.run(question)[1]]
+    _served_to_the_second(*machine_bots, monkeypatch)
 
 
 def test_answers_are_served_when_the_machines_answer_file_is_unusable(settings, embedder, tmp_path):
