@@ -22,10 +22,11 @@ import io
 import json
 import logging
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from bot.answer.calibrated import shipped_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +86,9 @@ class QueryAdapter:
 def load_adapter(path: Path | None, embedder: str, dimension: int, folder: tuple[str, ...] = ("data",)) -> QueryAdapter | None:
     """The adapter at ``path``, or the one shipped under the package's ``folder``; None (raw
     embeddings) when there is none, or when it was fitted for another embedder or dimension."""
-    if path is not None:
-        raw = Path(path).read_bytes()
-    else:
-        shipped = resources.files("bot").joinpath(*folder, FILENAME)
-        if not shipped.is_file():
-            return None
-        raw = shipped.read_bytes()
+    raw = shipped_bytes(path, folder, FILENAME)
+    if raw is None:
+        return None
     adapter = QueryAdapter.read(raw)
     if adapter.embedder != embedder or adapter.matrix.shape != (dimension, dimension):
         logger.warning("query adapter fitted for %s (%d-d), not %s (%d-d): questions are embedded without it",

@@ -25,6 +25,15 @@ def shipped_folder(embedder: str) -> tuple[str, ...]:
     return ("data", embedder) if embedder in CALIBRATED_EMBEDDERS else ("data",)
 
 
+def shipped_bytes(path: Path | None, folder: tuple[str, ...], name: str) -> bytes | None:
+    """The fitted file at ``path``, else ``name`` as shipped under the package's ``folder``; None when
+    it is not shipped (the query adapter is optional; the models are not)."""
+    if path:
+        return Path(path).read_bytes()
+    shipped = resources.files("bot").joinpath(*folder, name)
+    return shipped.read_bytes() if shipped.is_file() else None
+
+
 @dataclass
 class CalibratedModel:
     """Logistic model over named signals: yes when P(yes) >= threshold.
@@ -45,9 +54,10 @@ class CalibratedModel:
     def load(cls, path: Path | None, shipped: str, embedder: str, known: Collection[str]) -> CalibratedModel:
         """The model at ``path``, or the one shipped in bot/data as ``shipped`` for ``embedder``; it
         may weigh only ``known`` features (a model fitted on signals since renamed is stale)."""
-        raw = (Path(path).read_text(encoding="utf-8") if path
-               else resources.files("bot").joinpath(*shipped_folder(embedder), shipped).read_text(encoding="utf-8"))
-        data = json.loads(raw)
+        raw = shipped_bytes(path, shipped_folder(embedder), shipped)
+        if raw is None:
+            raise FileNotFoundError(f"no {shipped} shipped for {embedder}; run benchmarks/calibrate.py")
+        data = json.loads(raw.decode("utf-8"))
         if unknown := set(data["features"]) - set(known):
             raise ValueError(f"model weighs unknown signals {sorted(unknown)}; rerun benchmarks/calibrate.py")
         return cls(tuple(data["features"]), np.array(data["mean"]), np.array(data["std"]), np.array(data["weights"]),
