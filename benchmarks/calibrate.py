@@ -46,11 +46,11 @@ from bot.pipeline import PolicyBot
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
 SHARED_TRAIN = PACKAGE.parent.parent / "shared" / "questions" / "train.jsonl"
-DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv-dev.jsonl")]
+DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv-dev.jsonl"), Path("eval/indep-dev.jsonl")]
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
                     "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "other_place", "slot_unfilled",
-                    "contrast", "situation")
+                    "contrast", "situation", "sentence_best", "sentence_margin")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 # What refusing a question whose answer would be wrong is worth, against 1 for a right answer and 1
@@ -186,31 +186,38 @@ def _clause_folds(relevant: dict[int, list[int]]) -> dict[int, int]:
 
 def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdapter | None]) -> CalibratedModel:
     """The ranker over every answerable question's candidates (relevant: the clause holds an evidence
-    string), each question searched with ``unseen``'s adapter for it."""
+    string), each question searched with ``unseen``'s adapter for it.
+
+    Each question gives two groups of candidates: as both searches find them, and as BM25 alone does
+    for the lexical gate (every dense and sentence feature 0). One ranker orders both: pairs are
+    formed within a group, so the features a group lacks do not move its order, and the others are
+    fitted to work without them too."""
     rows, labels, groups = [], [], []
     for i, g in enumerate(gold):
         if not g.answerable:
             continue
         bot.dense.adapter = unseen[i]
-        query, evidence, routed = bot.candidates(g.question, g.history)
-        top = max((e.hit.score for e in evidence), default=1.0)
-        for e in evidence:
-            rows.append(candidate_features(query, e, top, routed, bot.settings.primary_doc))
-            labels.append(float(is_relevant(e.hit.clause.text + e.hit.clause.context, g.evidence)))
-            groups.append(i)
+        for lexical in (False, True):
+            query, evidence, routed = bot.candidates(g.question, g.history, lexical_only=lexical)
+            top = max((e.hit.score for e in evidence), default=1.0)
+            for e in evidence:
+                rows.append(candidate_features(query, e, top, routed, bot.settings.primary_doc))
+                labels.append(float(is_relevant(e.hit.clause.text + e.hit.clause.context, g.evidence)))
+                groups.append(2 * i + lexical)
     x = np.array([[r[f] for f in RANK_FEATURES] for r in rows])
     y, groups = np.array(labels), np.array(groups)
+    questions = groups // 2  # folds keep a question's two groups together
     fused = x[:, RANK_FEATURES.index("fused")]
     scores = {}
     for c in C_GRID:
         oof = np.zeros(len(y))
-        for train, test in GroupKFold(FOLDS).split(x, y, groups):
+        for train, test in GroupKFold(FOLDS).split(x, y, questions):
             m = CalibratedModel.ranking(RANK_FEATURES, [rows[j] for j in train], y[train], groups[train], c)
             oof[test] = [m.probability(rows[j]) for j in test]
         scores[c] = _top1(oof, y, groups)
     best = max(C_GRID, key=lambda c: (scores[c], -c))
     model = CalibratedModel.ranking(RANK_FEATURES, rows, y, groups, best)
-    model.meta = {"questions": int(len(set(groups))), "candidates": len(rows), "c": best,
+    model.meta = {"questions": int(len(set(questions))), "candidates": len(rows), "c": best,
                   "oof_top1": round(scores[best], 4), "fused_top1": round(_top1(fused, y, groups), 4)}
     return model
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(_DEFAULT_ROOT / "corpus", description="Folder with catalog.json and the documents.")
     index_dir: Path = Field(_DEFAULT_ROOT / "indexes", description="Folder for built indexes and the embedding cache.")
     max_clause_chars: int = Field(300, ge=50, description="Longer clauses are split at sentence ends.")
+    quote_whole_chars: int = Field(150, ge=0, description="A clause up to this long is quoted whole; a longer one by its "
+                                   "sentences that carry the ask (0: only clauses of one or two sentences are quoted whole).")
+    sentence_min_chars: int = Field(6, ge=1, description="Sentences of a clause at least this long get a vector of their own "
+                                    "in the sentence index (bot.index.sentences).")
     max_document_bytes: int = Field(5_000_000, ge=1_000, description="`policy-bot add` refuses larger files.")
     max_unzipped_bytes: int = Field(50_000_000, ge=1_000, description="`policy-bot add` refuses a .docx whose parts would unzip "
                                     "to more than this (a zip bomb), before unzipping anything.")

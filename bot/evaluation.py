@@ -33,7 +33,7 @@ class GoldQuestion(BaseModel, extra="forbid"):
     keywords: list[list[str]] = []
     evidence: list[str] = []
     tags: list[str] = []
-    choice: str | None = Field(None, pattern=r"^[A-D]{1,4}$",
+    choice: str | None = Field(None, pattern=r"^[A-E]{1,5}$",
                                description='Multiple-choice rows: the correct option letter, or letters in order ("BD") when several are right')
     history: list[str] = Field([], description="Earlier user turns of the conversation, oldest first (follow-up rows)")
     resolved: str | None = Field(None, description="The question a follow-up should be understood as (scored by resolution_accuracy)")

@@ -100,7 +100,7 @@ class PolicyBot:
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
         self.decider = Decider(s, self.retriever, self.matcher, self.ranker, self.refusal, self.index.clauses, gate,
                               s.refusal_threshold)
-        self.renderer = Renderer(self.tokenizer, self.index.documents)
+        self.renderer = Renderer(self.tokenizer, self.index.documents, s.quote_whole_chars)
         self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
         shared = None
@@ -231,11 +231,13 @@ class PolicyBot:
         q = self.resolved(question, history)
         return q, self.decider.consider(understand(q), self.settings.top_k, None, lexical_only)
 
-    def candidates(self, question: str, history: list[str] | None = None) -> tuple[Query, list[Evidence], set[str]]:
+    def candidates(self, question: str, history: list[str] | None = None,
+                   lexical_only: bool = False) -> tuple[Query, list[Evidence], set[str]]:
         """The question as understood, every candidate clause with its evidence (unranked) and the
-        documents it names: what the ranker is fitted on (``benchmarks/calibrate.py``)."""
+        documents it names: what the ranker is fitted on (``benchmarks/calibrate.py``); ``lexical_only``:
+        as the lexical gate's search finds them (BM25 alone)."""
         query = understand(self.resolved(question, history))
-        return query, *self.decider.candidates(query, self.settings.top_k, None)
+        return query, *self.decider.candidates(query, self.settings.top_k, None, lexical_only)
 
     def resolved(self, question: str, history: list[str] | None = None) -> str:
         """The question searched for ``question`` in its thread (``history``: earlier user turns)."""

@@ -10,7 +10,7 @@ import pytest
 from pydantic import PrivateAttr
 
 from bot.config import Settings
-from bot.index.build import build_index, current_build, ensure_index, index_text, load_index
+from bot.index.build import build_index, current_build, ensure_index, index_text, load_index, sentence_embedding_texts
 from bot.index.builds import is_fresh
 from bot.index.embedding import _NumpyEmbedding, load_embedder
 
@@ -37,6 +37,11 @@ class CountingEmbedding(_NumpyEmbedding):
         return self._inner._encode(texts, is_query)
 
 
+def _sentence_texts(index, settings: Settings) -> set[str]:
+    return {t for c in index.clauses
+            for t in sentence_embedding_texts(c, index.documents[c.doc_id].title, settings.sentence_min_chars)}
+
+
 def _append(settings: Settings, line: str) -> None:
     doc = settings.corpus_dir / "docs" / "xc-plan.txt"
     doc.write_text(doc.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
@@ -49,8 +54,10 @@ def test_first_build_embeds_every_distinct_clause(tmp_path, settings, embedder):
     catalog["documents"] = [d for d in catalog["documents"] if d["id"] == "xc-plan"]  # keep the cold build short
     (corpus / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
     counting = CountingEmbedding(embedder)
-    index = ensure_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes"), counting)
-    assert counting.embedded == len({index_text(c) for c in index.clauses}) == len(index.clauses)
+    fresh = Settings(corpus_dir=corpus, index_dir=tmp_path / "indexes")
+    index = ensure_index(fresh, counting)
+    assert len({index_text(c) for c in index.clauses}) == len(index.clauses)
+    assert counting.embedded == len(index.clauses) + len(_sentence_texts(index, fresh))
 
 
 def test_build_writes_a_complete_index_and_manifest(corpus_copy, embedder):
@@ -75,8 +82,10 @@ def test_changed_document_is_detected_and_only_new_clauses_are_embedded(corpus_c
     assert not is_fresh(corpus_copy, embedder.model_name)
     second = CountingEmbedding(embedder)
     rebuilt = ensure_index(corpus_copy, second)
-    assert second.embedded == 1
-    assert rebuilt.clauses[rebuilt.clause_positions["xc-plan:s3.i4"]].text == "4.新增条款。社区每月开展一次测试活动。"
+    added = rebuilt.clauses[rebuilt.clause_positions["xc-plan:s3.i4"]]
+    assert added.text == "4.新增条款。社区每月开展一次测试活动。"
+    title = rebuilt.documents["xc-plan"].title
+    assert second.embedded == 1 + len(sentence_embedding_texts(added, title, corpus_copy.sentence_min_chars)) == 3
 
 
 def test_changed_parser_setting_makes_the_index_stale(corpus_copy, embedder):

@@ -101,3 +101,8 @@ def test_a_question_of_one_sentence_is_all_ask():
 def test_several_right_options_are_recognised_from_the_stem():
     choice = parse_choice("下列说法正确的有（多选）A. 甲 B. 乙 C. 丙 D. 丁")
     assert choice.multiple and not choice.negative
+
+
+def test_an_exam_question_may_have_five_options():
+    choice = parse_choice("哪些属于社区服务？（多选）A. 甲 B. 乙 C. 丙 D. 丁 E. 戊")
+    assert list(choice.options) == ["A", "B", "C", "D", "E"] and choice.options["E"] == "戊"

@@ -122,25 +122,27 @@ class Decider:
             _merge(candidates, self._retriever.search(query.topic, depth, docs=routed, lexical_only=lexical_only))
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
+        if not lexical_only and self._retriever.uses_dense:
+            self._retriever.weigh_sentences(self._view_list(query), candidates)
         return weighing.evidence(candidates), routed
 
     def _views(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
-        """The whole question's hits, and when it tells a case first, the hits of the ask alone and of
-        the ask with the case's rarest words; ``ask_rank`` records where the ask's searches put each."""
+        """The whole question's hits; when it tells a case first, the hits of the ask alone and of the
+        ask with the case's rarest words (``ask_rank``: where the ask's searches put each); and the
+        clauses whose best sentence is closest to any of these views (``sentence_rank``)."""
         whole, asks = self.view_texts(query)
         hits = self._retriever.search(whole, depth, docs=docs, lexical_only=lexical_only)
+        by_id = {h.clause.id: h for h in hits}
         if not asks:
             for rank, h in enumerate(hits, 1):
                 h.ask_rank = rank
-        else:
-            by_id = {h.clause.id: h for h in hits}
-            for view in asks:
-                for rank, h in enumerate(self._retriever.search(view, depth, docs=docs, lexical_only=lexical_only), 1):
-                    mine = by_id.get(h.clause.id)
-                    if mine is None:
-                        mine = by_id[h.clause.id] = h
-                        hits.append(h)
-                    mine.ask_rank = min(rank, mine.ask_rank or rank)
+        for view in asks:
+            for rank, h in enumerate(self._retriever.search(view, depth, docs=docs, lexical_only=lexical_only), 1):
+                mine = _adopt(hits, by_id, h)
+                mine.ask_rank = min(rank, mine.ask_rank or rank)
+        if not lexical_only and self._retriever.uses_dense:  # a clause whose one sentence answers the ask
+            for h in self._retriever.by_sentence([whole, *asks], depth, docs):
+                _adopt(hits, by_id, h).sentence_rank = h.sentence_rank
         if query.choice:  # each option with the stem: the clause deciding it must be a candidate
             for option in query.choice.options.values():
                 _merge(hits, self._retriever.search(f"{query.topic} {option}", depth, docs=docs, lexical_only=True))
@@ -154,6 +156,10 @@ class Decider:
             return query.topic, []
         salient = " ".join(w for w in self._matcher.salient(query.situation) if w not in query.ask)
         return query.topic, list(dict.fromkeys(v for v in (query.ask, f"{query.ask} {salient}".strip()) if v))
+
+    def _view_list(self, query: Query) -> list[str]:
+        whole, asks = self.view_texts(query)
+        return [whole, *asks]
 
     def _article_hits(self, query: Query, routed: set[str]) -> list[Hit]:
         """The clauses of the article the question cites (《X》第N条), 款 in order."""
@@ -172,6 +178,15 @@ class Decider:
             if c.kind == "article":
                 articles.setdefault(_article_number(c), []).append(c)
         return articles
+
+
+def _adopt(hits: list[Hit], by_id: dict[str, Hit], h: Hit) -> Hit:
+    """The hit of ``h``'s clause among ``hits`` (``by_id``: the same by clause id), ``h`` added when new."""
+    mine = by_id.get(h.clause.id)
+    if mine is None:
+        mine = by_id[h.clause.id] = h
+        hits.append(h)
+    return mine
 
 
 def _merge(hits: list[Hit], more: list[Hit]) -> None:

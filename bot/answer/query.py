@@ -70,7 +70,7 @@ def _asks(sentence: str) -> bool:
     return end not in "。！!；;" and bool(_INTERROGATIVE.search(sentence))
 
 
-_OPTION = re.compile(r"(?:^|[\s(（。，,；;：:？?）)])([A-Da-d])\s*[.．、:：)）]\s*")
+_OPTION = re.compile(r"(?:^|[\s(（。，,；;：:？?）)])([A-Ea-e])\s*[.．、:：)）]\s*")
 _NEGATIVE_STEM = re.compile(r"不包括|不属于|不正确|错误的是|错误的有|不符合|不是")
 # "哪些", "（多选）", "正确的有": more than one option may be right.
 _MULTIPLE_STEM = re.compile(r"多选|多项|哪些|哪几项|正确的有|错误的有|符合的有")
@@ -130,14 +130,14 @@ class Query:
 
 
 def parse_choice(text: str) -> Choice | None:
-    """Stem and options when ``text`` lists at least two lettered options A, B, (C, D) in order."""
+    """Stem and options when ``text`` lists at least two lettered options A, B, (C, D, E) in order."""
     marks = [m for m in _OPTION.finditer(text)]
     letters = [m.group(1).upper() for m in marks]
     start = next((i for i, letter in enumerate(letters) if letter == "A"), None)
     if start is None:
         return None
     marks = marks[start:]
-    expected = "ABCD"[: len(marks)]
+    expected = "ABCDE"[: len(marks)]
     if len(marks) < 2 or "".join(m.group(1).upper() for m in marks) != expected:
         return None
     bounds = [m.start() for m in marks[1:]] + [len(text)]

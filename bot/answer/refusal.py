@@ -24,7 +24,8 @@ from bot.answer.rerank import RANK_FEATURES
 SIGNALS = (
     "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
     "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok", "other_place",
-    "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled",
+    "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled", "sentence_best",
+    "sentence_margin",
 )
 
 # An unknown word that names a place (郑州市, 洛阳市) points at another jurisdiction.
@@ -60,6 +61,9 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "slot_unfilled": float(any(slots.values())),
         "contrast": float(best.contrast),
         "situation": float(bool(query.situation)),
+        "sentence_best": h.sentence_best,
+        # How far the best clause's closest sentence is ahead of every other candidate's.
+        "sentence_margin": h.sentence_best - max((e.hit.sentence_best for e in evidence if e is not best), default=0.0),
     }
 
 

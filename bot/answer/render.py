@@ -20,15 +20,15 @@ _DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出
 class Renderer:
     """Turns chosen evidence into the answer text and its numbered citations."""
 
-    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document]) -> None:
-        self._tok, self._docs = tokenizer, documents
+    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], whole_chars: int) -> None:
+        self._tok, self._docs, self._whole_chars = tokenizer, documents, whole_chars
 
     def _quote(self, query: Query, clause: Clause) -> str:
         """The clause's sentences that carry the ask's words or their official synonyms, and for a
         figure question a figure of the asked kind ("一届干几年" → "每届任期五年", not the sentence on
-        who elects); the whole clause when short."""
+        who elects); the whole clause when it is short (``whole_chars``) or has two sentences at most."""
         spans = sentence_spans(clause.text)
-        if len(spans) <= 2:
+        if len(spans) <= 2 or len(clause.text) <= self._whole_chars:
             return clause.text
         words = self._tok.words(query.ask or query.topic)
 

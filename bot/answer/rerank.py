@@ -1,7 +1,7 @@
 """Re-ranking candidates by a model fitted on labelled questions.
 
 Each candidate clause is described by what the searches and the question say about it (each
-retriever's rank and score, the rank in the search of the ask alone, coverage of the question's
+retriever's rank and score, the rank in the search of the ask alone, how close its best sentence is, coverage of the question's
 and of the ask's words, a figure of the asked kind, the document named or the primary one); a
 logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits and the shared train
 questions turns that into P(the clause answers), and candidates are ordered by it. The weights are
@@ -19,7 +19,8 @@ from bot.answer.query import Query
 
 RANK_FEATURES = (
     "fused", "bm25_rr", "dense_rr", "dense_sim", "bm25_log", "ask_rr", "coverage", "ask_coverage",
-    "unit_fit", "figure_fit", "numbers_ok", "routed", "primary", "contrast",
+    "unit_fit", "figure_fit", "numbers_ok", "routed", "primary", "contrast", "sentence_rr", "sentence_whole",
+    "sentence_best",
 )
 
 
@@ -41,6 +42,9 @@ def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], 
         "routed": float(doc in routed),
         "primary": float(doc == primary_doc),
         "contrast": float(e.contrast),
+        "sentence_rr": 1.0 / h.sentence_rank if h.sentence_rank else 0.0,
+        "sentence_whole": h.sentence_whole,
+        "sentence_best": h.sentence_best,
     }
 
 

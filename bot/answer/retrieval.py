@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
@@ -44,6 +45,9 @@ class Hit:
     dense_rank: int | None = None
     dense_score: float = 0.0
     ask_rank: int | None = None  # rank in the search of the ask alone (a question that tells a case first)
+    sentence_rank: int | None = None  # rank in the sentence search of the question's views
+    sentence_whole: float = 0.0  # cosine of the clause's best sentence to the whole question
+    sentence_best: float = 0.0  # ... to the closest of the question's views
 
 
 def _node(clause: Clause, score: float) -> NodeWithScore:
@@ -99,6 +103,18 @@ class DenseRetriever(BaseRetriever):
         # is embedded (BM25 still sees all of it), so no question costs more than a short one much.
         return self._embed(query[: self._max_chars])
 
+    def sentence_ranked(self, texts: list[str], top_k: int, docs: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        """Clause positions by their best sentence against any of ``texts`` (``bot.index.sentences``)."""
+        return self._index.sentences.search(self._vectors(texts), top_k, docs)
+
+    def sentence_similarity(self, texts: list[str], positions: list[int]) -> np.ndarray:
+        """Cosine of each clause's best sentence (columns) to each of ``texts`` (rows)."""
+        return self._index.sentences.similarity(self._vectors(texts), positions)
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        # Raw embeddings: the adapter maps questions towards whole clauses, not towards sentences.
+        return np.array([self.embedding(t) for t in texts], dtype=np.float32)
+
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [_node(self._index.clauses[i], s) for i, s in self.ranked(query_bundle.query_str)]
 
@@ -129,7 +145,7 @@ class HybridRetriever(BaseRetriever):
         self._bm25, self._dense = bm25, dense
         self._candidate_k, self._mode, self._rrf_k, self._top_k = candidate_k, FusionMode(mode), rrf_k, top_k
         self._retrieval = RetrievalMode(retrieval)
-        self._clauses = bm25._index.clauses
+        self._clauses, self._positions = bm25._index.clauses, bm25._index.clause_positions
 
     def search(self, query: str, top_k: int | None = None, docs: set[str] | None = None, lexical_only: bool = False) -> list[Hit]:
         """The ``top_k`` best clauses for ``query``, best first; only from ``docs`` when given.
@@ -161,6 +177,21 @@ class HybridRetriever(BaseRetriever):
                     w_dense * d_norm(h.dense_score) if h.dense_rank else 0.0
                 )
         return sorted(hits.values(), key=lambda h: -h.score)[:top_k]
+
+    @property
+    def uses_dense(self) -> bool:
+        return self._retrieval is not RetrievalMode.BM25
+
+    def by_sentence(self, texts: list[str], top_k: int, docs: frozenset[str] | None = None) -> list[Hit]:
+        """Clauses by their best sentence against any of ``texts`` (a question's views), best first."""
+        return [Hit(self._clauses[i], 0.0, sentence_rank=rank)
+                for rank, (i, _) in enumerate(self._dense.sentence_ranked(texts, top_k, docs), 1)]
+
+    def weigh_sentences(self, texts: list[str], hits: list[Hit]) -> None:
+        """Set each hit's best-sentence cosines: to ``texts[0]`` (the whole question) and to any of ``texts``."""
+        sims = self._dense.sentence_similarity(texts, [self._positions[h.clause.id] for h in hits])
+        for h, whole, best in zip(hits, sims[0], sims.max(axis=0)):
+            h.sentence_whole, h.sentence_best = float(whole), float(best)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return [_node(h.clause, h.score) for h in self.search(query_bundle.query_str)]

