@@ -170,6 +170,7 @@ class SqliteAnswers(SharedAnswers):
         self._db = sqlite3.connect(path, timeout=settings.db_timeout, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no disk flush per write (WAL stays consistent)
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
             self._db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
         except sqlite3.Error as exc:  # e.g. not a database: this process answers without the tier

@@ -42,7 +42,7 @@ class Answering:
     PRIOR_S = 0.05  # an uncached answer's time on 2 cores, before anything is measured
     ALPHA = 0.1  # weight of the newest answer's time in the mean
     LOOKUP_THREADS = 2  # shared-tier look-ups: one SQLite connection or a few Redis round trips at a time
-    POLL_S = 0.1  # how often a question another worker is working out is looked up again
+    POLL_S = 0.25  # how often a question another worker is working out is looked up again
 
     def __init__(self, threads: int, max_wait: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.threads, self.max_wait, self.clock = threads, max_wait, clock
