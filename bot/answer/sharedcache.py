@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 # Settings that say where things are or who may call, not what an answer is.
 _NOT_ANSWER_SETTINGS = {"corpus_dir", "index_dir", "prompts_dir", "database_url", "milvus_uri", "milvus_token", "api_key",
-                        "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_wait_s", "answer_threads",
-                        "body_timeout", "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
+                        "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_wait_s", "answer_threads", "body_timeout",
+                        "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
                         "build_missing_index", "max_header_bytes", "max_headers", "metrics_public", "feedback_rate", "db_timeout",
                         "feedback_grace"}
 _RETRY_AFTER_S = 10.0

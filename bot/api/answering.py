@@ -2,12 +2,11 @@
 
 A question whose answer this worker already has, or is already working out for someone else, is
 answered on the event loop; one the shared tier has (``POLICYBOT_CACHE_URL``), after a look-up on a
-small pool of its own; one another worker is working out, once that worker has shared it. Only a
-question that must be worked out goes to the worker's ``answer_threads`` computing threads, first
-come first served, and only such work can be refused: when the wait it can expect there exceeds
-``max_wait_s`` (503 with Retry-After). A burst of cached answers thus neither waits behind nor is
-refused for the uncached work of the same moment, and uncached answers finish one after another
-instead of forty at a time, each at a fortieth of the speed.
+small pool of its own, and one another worker is working out, once that worker has shared it. Only a question that must be worked out goes to the worker's
+``answer_threads`` computing threads, first come first served, and only such work can be refused:
+when the wait it can expect there exceeds ``max_wait_s`` (503 with Retry-After). A burst of cached
+answers thus neither waits behind nor is refused for the uncached work of the same moment, and the
+uncached answers finish one after another instead of forty at a time, each at a fortieth of the speed.
 """
 
 from __future__ import annotations
@@ -86,8 +85,8 @@ class Answering:
                 value, elsewhere = await self._look_up(cache, job.key)
             if value is None:
                 self.admit()
-        except BaseException as exc:  # refused (or failed): given up on the look-up pool, the shared claim too
-            self._lookups.submit(cache.release, job.key, exc)
+        except BaseException as exc:
+            cache.release(job.key, exc)
             raise
         if value is not None:
             return value, True
