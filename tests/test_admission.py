@@ -120,32 +120,6 @@ def test_askers_of_a_question_being_worked_out_wait_for_it_without_queueing():
     assert results == [(("SAME", []), False)] + [(("SAME", []), True)] * 50
 
 
-def test_a_question_another_worker_is_working_out_is_waited_for_not_worked_out_again(settings, embedder, tmp_path):
-    shared = settings.model_copy(update={"cache_url": f"sqlite:///{tmp_path / 'answers.sqlite'}"})
-    first, second = PolicyBot(shared, embedder=embedder), PolicyBot(shared, embedder=embedder)
-    release, decide = threading.Event(), first.decider.decide
-    first.decider.decide = lambda *args, **kwargs: (release.wait(30), decide(*args, **kwargs))[1]
-    second.decider.decide = lambda *args, **kwargs: pytest.fail("the second worker worked the question out again")
-
-    async def scenario():
-        one, two = Answering(threads=1, max_wait=10.0), Answering(threads=1, max_wait=10.0)
-        working = asyncio.create_task(one.answer(first, first.prepare(CACHED)))
-        await _settled(one, 1)  # the first worker has claimed the question and is working it out
-        waiting = asyncio.create_task(two.answer(second, second.prepare(CACHED)))
-        await asyncio.sleep(3 * Answering.POLL_S)
-        queued_meanwhile = two.queued, waiting.done()
-        release.set()
-        results = await working, await waiting
-        one.close(), two.close()
-        return queued_meanwhile, results
-
-    queued_meanwhile, (((answer, hits), cached), ((again, again_hits), again_cached)) = asyncio.run(scenario())
-    assert queued_meanwhile == (0, False)  # the second worker waits, queueing no work of its own
-    assert not cached and again_cached
-    assert again.model_dump(exclude={"latency_ms"}) == answer.model_dump(exclude={"latency_ms"})
-    assert [h.clause.id for h in again_hits] == [h.clause.id for h in hits]
-
-
 @pytest.fixture()
 def held_server(settings, embedder, tmp_path):
     """A server with one computing thread, a bound a single queued answer exceeds, its own question log,

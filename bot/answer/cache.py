@@ -30,12 +30,6 @@ class SharedTier(Protocol[T]):
 
     def set(self, key: tuple, value: T) -> None: ...
 
-    def claim(self, key: tuple) -> bool:
-        """Whether this process should work ``key`` out (no other process is); if so it is now claimed."""
-        ...
-
-    def unclaim(self, key: tuple) -> None: ...
-
 
 class AnswerCache(Generic[T]):
     """``cache(*key)`` -> (value, whether it came from a cache or a computation already running)."""
@@ -81,11 +75,6 @@ class AnswerCache(Generic[T]):
             self._settle(key, value)
         return value
 
-    def elsewhere(self, key: tuple) -> bool:
-        """Whether another process is working a claimed key out (wait for it: ``recall`` will find
-        it); False when none is, and the key is then this process's to compute."""
-        return self._shared is not None and not self._shared.claim(key)
-
     def compute(self, key: tuple) -> T:
         """Work out a claimed key, share it and settle the claim; on failure its waiters see the error."""
         try:
@@ -102,8 +91,6 @@ class AnswerCache(Generic[T]):
         """Give a claimed key up without a value: nothing is cached and its waiters see ``exc``."""
         with self._lock:
             mine = self._running.pop(key, None)
-        if self._shared:
-            self._shared.unclaim(key)
         if mine is not None:
             mine.set_exception(exc)
 

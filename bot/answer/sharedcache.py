@@ -4,9 +4,7 @@ machine, which ``serve`` sets up by itself for several workers. A question answe
 a look-up for the others, so a hall's burst works each question out once, not once per worker.
 
 Keys carry the build id and a hash of the settings, so a new build or other answer settings never
-see old answers; entries expire after ``cache_ttl``. A worker about to work a question out claims it
-(``claim``) for twice the wait bound, the time within which it has undertaken to answer: the other
-workers wait for its answer instead of working the same question out at the same moment. Redis being slow or down never fails an
+see old answers; entries expire after ``cache_ttl``. Redis being slow or down never fails an
 answer: the tier steps aside for a while and answers are computed as without it.
 """
 
@@ -29,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 # Settings that say where things are or who may call, not what an answer is.
 _NOT_ANSWER_SETTINGS = {"corpus_dir", "index_dir", "prompts_dir", "database_url", "milvus_uri", "milvus_token", "api_key",
-                        "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_wait_s", "answer_threads", "body_timeout",
-                        "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
+                        "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_wait_s", "answer_threads",
+                        "body_timeout", "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
                         "build_missing_index", "max_header_bytes", "max_headers", "metrics_public", "feedback_rate", "db_timeout",
                         "feedback_grace"}
 _RETRY_AFTER_S = 10.0
@@ -46,7 +44,6 @@ class SharedAnswers:
         config = settings.model_dump_json(exclude=_NOT_ANSWER_SETTINGS) + models
         self._prefix = f"policybot:answer:{index.path.name}:{hashlib.sha256(config.encode()).hexdigest()[:12]}:"
         self._ttl, self._clauses, self._positions = int(settings.cache_ttl), index.clauses, index.clause_positions
-        self._claim_s = 2 * settings.max_wait_s
         self._down_until = 0.0
 
     errors: tuple[type[Exception], ...] = ()  # the store's own errors: step aside, never fail an answer
@@ -58,10 +55,6 @@ class SharedAnswers:
         raise NotImplementedError
 
     def _remove(self, key: str) -> None:
-        raise NotImplementedError
-
-    def _take(self, key: str) -> bool:
-        """Claim ``key`` for ``_claim_s`` seconds unless it is claimed already; whether it was."""
         raise NotImplementedError
 
     def _key(self, key: tuple) -> str:
@@ -97,28 +90,10 @@ class SharedAnswers:
         return Answer.model_validate(data["answer"]), hits
 
     def _delete(self, key: tuple) -> None:
-        self._delete_raw(self._key(key))
-
-    def _delete_raw(self, key: str) -> None:
         try:
-            self._remove(key)
+            self._remove(self._key(key))
         except self.errors as exc:
             self._step_aside(exc)
-
-    def claim(self, key: tuple) -> bool:
-        """Whether this process should work ``key`` out: True (and it is now claimed) unless another
-        process claimed it within the claim time, or the tier is down."""
-        if time.monotonic() < self._down_until:
-            return True
-        try:
-            return self._take(self._key(key) + ":claim")
-        except self.errors as exc:
-            self._step_aside(exc)
-            return True
-
-    def unclaim(self, key: tuple) -> None:
-        """Give up a claim without an answer (refused or failed): another process may work it out."""
-        self._delete_raw(self._key(key) + ":claim")
 
     def set(self, key: tuple, value: tuple[Answer, list[Hit]]) -> None:
         if time.monotonic() < self._down_until:
@@ -151,9 +126,6 @@ class RedisAnswers(SharedAnswers):
     def _remove(self, key: str) -> None:
         self._redis.delete(key)
 
-    def _take(self, key: str) -> bool:
-        return bool(self._redis.set(key, b"1", nx=True, px=int(self._claim_s * 1000)))
-
 
 class SqliteAnswers(SharedAnswers):
     """Answers shared through one SQLite file by the workers of one machine (WAL: readers never wait
@@ -172,7 +144,6 @@ class SqliteAnswers(SharedAnswers):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no disk flush per write (WAL stays consistent)
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
         except sqlite3.Error as exc:  # e.g. not a database: this process answers without the tier
             logger.warning("shared answer file %s unusable (%s); each worker caches its own answers", path, type(exc).__name__)
             self._down_until = float("inf")
@@ -188,19 +159,10 @@ class SqliteAnswers(SharedAnswers):
             self._writes += 1
             if self._writes % self._PURGE_EVERY == 0:
                 self._db.execute("DELETE FROM answers WHERE expires <= ?", (time.time(),))
-                self._db.execute("DELETE FROM claims WHERE expires <= ?", (time.time(),))
 
     def _remove(self, key: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM answers WHERE key = ?", (key,))
-            self._db.execute("DELETE FROM claims WHERE key = ?", (key,))
-
-    def _take(self, key: str) -> bool:
-        now = time.time()
-        with self._lock:  # a lapsed claim is taken over
-            taken = self._db.execute("INSERT INTO claims VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires = excluded.expires "
-                                     "WHERE claims.expires <= ?", (key, now + self._claim_s, now))
-        return taken.rowcount == 1
 
 
 def shared_answers(settings: Settings, index: LoadedIndex, models: str = "") -> SharedAnswers:

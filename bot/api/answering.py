@@ -2,7 +2,7 @@
 
 A question whose answer this worker already has, or is already working out for someone else, is
 answered on the event loop; one the shared tier has (``POLICYBOT_CACHE_URL``), after a look-up on a
-small pool of its own, and one another worker is working out, once that worker has shared it. Only a question that must be worked out goes to the worker's
+small pool of its own. Only a question that must be worked out goes to the worker's
 ``answer_threads`` computing threads, first come first served, and only such work can be refused:
 when the wait it can expect there exceeds ``max_wait_s`` (503 with Retry-After). A burst of cached
 answers thus neither waits behind nor is refused for the uncached work of the same moment, and the
@@ -21,7 +21,6 @@ from typing import TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from bot.answer.cache import AnswerCache
 from bot.api.errors import APIError
 from bot.models import Answer, Filters
 from bot.pipeline import Found, Job, PolicyBot
@@ -42,7 +41,6 @@ class Answering:
     PRIOR_S = 0.05  # an uncached answer's time on 2 cores, before anything is measured
     ALPHA = 0.1  # weight of the newest answer's time in the mean
     LOOKUP_THREADS = 2  # shared-tier look-ups: one SQLite connection or a few Redis round trips at a time
-    POLL_S = 0.25  # how often a question another worker is working out is looked up again
 
     def __init__(self, threads: int, max_wait: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.threads, self.max_wait, self.clock = threads, max_wait, clock
@@ -79,10 +77,7 @@ class Answering:
         if running is not None:  # someone asked first: wait for their answer, holding no thread
             return await asyncio.wrap_future(running), True
         try:
-            value, elsewhere = await self._look_up(cache, job.key)
-            while elsewhere:  # another worker is working it out: its answer, or its claim lapses
-                await asyncio.sleep(self.POLL_S)
-                value, elsewhere = await self._look_up(cache, job.key)
+            value = await asyncio.get_running_loop().run_in_executor(self._lookups, cache.recall, job.key)
             if value is None:
                 self.admit()
         except BaseException as exc:
@@ -91,14 +86,6 @@ class Answering:
         if value is not None:
             return value, True
         return await self._queue(cache.compute, job.key), False
-
-    async def _look_up(self, cache: AnswerCache[Found], key: tuple) -> tuple[Found | None, bool]:
-        """The shared tier's answer for a claimed key, or whether another worker is working it out."""
-        def look() -> tuple[Found | None, bool]:
-            value = cache.recall(key)
-            return value, value is None and cache.elsewhere(key)
-
-        return await asyncio.get_running_loop().run_in_executor(self._lookups, look)
 
     async def _queue(self, work: Callable[..., T], *args) -> T:
         self.queued += 1
