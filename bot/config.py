@@ -116,9 +116,14 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Bearer key of the /v1/admin routes (the ordinary API key is refused there).")
     cors_origins: list[str] = Field([], description='Origins allowed by CORS, e.g. ["https://intranet.example"]; empty: none.')
     max_body_bytes: int = Field(64_000, ge=1_000, description="Larger request bodies are rejected (413).")
-    max_wait_s: float = Field(10.0, gt=0, description="A /v1 request is refused (503 with Retry-After) only when the wait it can "
-                              "expect in its worker (requests in flight times the worker's recent time per answer) exceeds "
-                              "this many seconds: a hall's burst is queued and answered, a true overload is shed.")
+    max_wait_s: float = Field(10.0, gt=0, description="A question that has to be worked out (not already answered by this worker "
+                              "or the shared cache) is refused (503 with Retry-After) only when the wait it can expect in its "
+                              "worker exceeds this many seconds: the questions queued or being worked out, times the recent "
+                              "time per worked-out answer, over answer_threads. Cached answers are never refused.")
+    answer_threads: int = Field(2, ge=1, le=64, description="Threads per worker that work out uncached answers and searches, "
+                                "first come first served. The work is CPU-bound and shares one interpreter lock, so more "
+                                "threads do not answer faster: each answer would only take longer. Two keep the core busy "
+                                "while one thread waits in the encoder (which releases the lock).")
     reload_interval: float = Field(5.0, ge=0, description="Seconds between checks for a new build to serve (0: never reload).")
     body_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send its request body (then 408); "
                                 "the request counts as waiting for an answer only once its body is in.")

@@ -7,6 +7,7 @@ import io
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from llama_index.core import Settings as LlamaSettings
 
@@ -47,6 +48,27 @@ class InvalidQuestion(ValueError):
 
 class InvalidFilter(InvalidQuestion):
     """The filters name documents or levels that do not exist, or leave nothing to answer from."""
+
+
+Found = tuple[Answer, list[Hit]]  # an answer as worked out (or cached) and the ranked clauses it was chosen from
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked question, understood in its thread and ready to be answered (``PolicyBot.prepare``).
+
+    Attributes:
+        question: the question as asked, stripped.
+        resolution: how it is understood in its thread.
+        key: the answer cache's key (resolved question, top_k, documents); None when there is nothing to
+            work out (the question needs a thread it does not have).
+        started: ``time.perf_counter()`` when it was received; the answer's latency runs from here.
+    """
+
+    question: str
+    resolution: Resolution
+    key: tuple[str, int, frozenset[str] | None] | None
+    started: float
 
 
 class PolicyBot:
@@ -109,7 +131,8 @@ class PolicyBot:
 
             shared = shared_answers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else "")
                                     + (adapter.fingerprint() if adapter else ""))
-        self._cache = AnswerCache(self._answer, s.answer_cache_size, shared) if s.answer_cache_size else None
+        self.answers: AnswerCache[Found] | None = (AnswerCache(self._answer, s.answer_cache_size, shared)
+                                                   if s.answer_cache_size else None)
 
     def check_question(self, question: object) -> str:
         """The question stripped, or ``InvalidQuestion`` saying what is wrong with it."""
@@ -174,21 +197,28 @@ class PolicyBot:
 
     def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None,
                history: list[str] | None = None) -> Iterator[str | Answer]:
-        """Answer text as it becomes available, then the final ``Answer``.
+        """Answer text as it becomes available, then the final ``Answer`` (see ``elaborate``)."""
+        started = time.perf_counter()
+        yield from self.elaborate(*self.run(question, top_k, filters, history), started)
+
+    def generates(self, answer: Answer) -> bool:
+        """Whether ``elaborate`` calls the LLM for ``answer`` (a found answer, with an LLM configured)."""
+        return self.generator is not None and answer.found
+
+    def elaborate(self, answer: Answer, hits: list[Hit], started: float) -> Iterator[str | Answer]:
+        """The text of ``answer`` as it becomes available, then the final ``Answer``.
 
         Extractive answers come in one piece; with an LLM configured, guarded sentences stream
         as the model writes them (see ``bot.answer.generation``).
         """
-        t0 = time.perf_counter()
-        answer, hits = self.run(question, top_k, filters, history)
-        if self.generator is None or not answer.found:
+        if not self.generates(answer):
             yield answer.answer
             yield answer
             return
         candidates = [self.renderer.citation(n, h) for n, h in enumerate(hits, 1)]
         for event in self.generator.stream(answer.resolved_question or answer.question, answer, candidates):
             if isinstance(event, Answer):
-                event = event.model_copy(update={"latency_ms": round((time.perf_counter() - t0) * 1000, 2)})
+                event = event.model_copy(update={"latency_ms": round((time.perf_counter() - started) * 1000, 2)})
                 LLM_CALLS.labels(action=event.guard.action if event.guard else "none").inc()
             yield event
 
@@ -198,32 +228,53 @@ class PolicyBot:
         return resolve(q, turns[-self.settings.history_turns:], self.matcher.names_topic)
 
     def run(self, question: str, top_k: int | None = None, filters: Filters | None = None,
-            history: list[str] | None = None) -> tuple[Answer, list[Hit]]:
+            history: list[str] | None = None) -> Found:
         """The answer and the ranked clauses it was chosen from (evaluation scores both).
 
         Answers are cached per (resolved question, top_k, documents): the index is read-only, so a
         repeated question (a hall of trainees asking the same thing) costs a dictionary look-up, and
-        the same question asked by many at once is answered once.
+        the same question asked by many at once is answered once. The API takes the same three
+        steps, running the middle one on its event loop when the answer is known
+        (``bot.api.answering``).
         """
-        t0 = time.perf_counter()
+        job = self.prepare(question, top_k, filters, history)
+        return self.finish(job, *self.work_out(job))
+
+    def prepare(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+                history: list[str] | None = None) -> Job:
+        """The question checked and understood in its thread, with its cache key: cheap (no search);
+        raises ``InvalidQuestion`` or ``InvalidFilter``."""
+        started = time.perf_counter()
         q = self.check_question(question)
         resolution = self._resolve(q, history)
         docs = self.allowed_documents(filters)
-        if resolution.needs_context:
-            answer, hits = Answer(question=q, found=False, answer=NEEDS_CONTEXT, citations=[], latency_ms=0.0,
-                                  reason="needs_context"), []
-        else:
-            key = (resolution.question, top_k or self.settings.top_k, self._scope(docs))
-            if self._cache is None:
-                answer, hits = self._answer(*key)
-            else:
-                (answer, hits), cached = self._cache(*key)
-                if cached:
-                    CACHE_HITS.inc()
-        latency = round((time.perf_counter() - t0) * 1000, 2)
+        key = None if resolution.needs_context else (resolution.question, top_k or self.settings.top_k, self._scope(docs))
+        return Job(q, resolution, key, started)
+
+    def work_out(self, job: Job) -> tuple[Found, bool]:
+        """The answer to a prepared question and whether it came from a cache (or a computation
+        already running), worked out here if it did not."""
+        if job.key is None:
+            return self.needs_context(job), False
+        if self.answers is None:
+            return self._answer(*job.key), False
+        return self.answers(*job.key)
+
+    def needs_context(self, job: Job) -> Found:
+        """The answer to a follow-up asked without the thread it leans on."""
+        return Answer(question=job.question, found=False, answer=NEEDS_CONTEXT, citations=[], latency_ms=0.0,
+                      reason="needs_context"), []
+
+    def finish(self, job: Job, found: Found, cached: bool) -> Found:
+        """The answer as given to whoever asked ``job``: their wording, the resolved question and the
+        time since it was received."""
+        answer, hits = found
+        if cached:
+            CACHE_HITS.inc()
+        latency = round((time.perf_counter() - job.started) * 1000, 2)
         logger.info("ask found=%s reason=%s latency_ms=%.1f", answer.found, answer.reason, latency)
-        resolved = resolution.question if resolution.leaned else None
-        return answer.model_copy(update={"question": q, "resolved_question": resolved, "latency_ms": latency}), hits
+        resolved = job.resolution.question if job.resolution.leaned else None
+        return answer.model_copy(update={"question": job.question, "resolved_question": resolved, "latency_ms": latency}), hits
 
     def consider(self, question: str, history: list[str] | None = None, lexical_only: bool = False) -> tuple[str, Decision]:
         """The question as understood in its thread, and its decision before the calibrated models

@@ -1,11 +1,26 @@
-"""Admission by expected waiting time (issue 24): a /v1 request is shed only when the wait it can
-expect (requests in flight x the worker's recent time per answer) exceeds the bound."""
+"""Admission and the cache fast path (issue 24): an answer already known is served at once, whatever
+the load; only questions that must be worked out queue for the computing threads, and only they are
+refused (503 + Retry-After), when the wait they can expect (uncached work ahead x the measured time
+per worked-out answer / threads) exceeds the bound."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from bot.api.app import LoadShedding
+import httpx
+import pytest
+
+from bot.api.answering import Answering
+from bot.api.errors import APIError
+from bot.answer.cache import AnswerCache
+from bot.pipeline import Job, PolicyBot
+from bot.answer.conversation import Resolution
+from tests.conftest import LiveServer
+
+CACHED = "社区综合服务设施每天开放时间不少于多少小时？"
+HELD = "社区工作者的薪酬待遇如何保障？"
+NEW = "城乡社区服务体系建设的主要目标是什么？"
 
 
 class Clock:
@@ -16,111 +31,151 @@ class Clock:
         return self.now
 
 
-class Held:
-    """An ASGI app whose answers wait until released, so requests stay in flight."""
+class Work:
+    """A stand-in for working an answer out: each takes ``seconds`` on the clock; keys in ``held`` wait for ``release``."""
 
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self.clock, self.seconds, self.calls = clock, seconds, []
+        self.held: set[str] = set()
+        self.release = threading.Event()
 
-    async def __call__(self, scope, receive, send):
-        await self.release.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-
-async def _request(app, path: str = "/v1/ask") -> tuple[int, dict]:
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    await app({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
+    def __call__(self, question: str, *_) -> tuple[str, list]:
+        self.calls.append(question)
+        if question in self.held:
+            self.release.wait(10)
+        self.clock.now += self.seconds
+        return question.upper(), []
 
 
-async def _in_flight(app: LoadShedding, n: int) -> list[asyncio.Task]:
-    tasks = [asyncio.create_task(_request(app)) for _ in range(n)]
-    while app.inflight < n:
-        await asyncio.sleep(0)
-    return tasks
+class Bot:
+    """What ``Answering`` uses of a ``PolicyBot``: its answer cache and ``work_out``."""
+
+    def __init__(self, work: Work) -> None:
+        self.answers = AnswerCache(work, maxsize=1000)
 
 
-def test_a_request_is_shed_only_when_its_expected_wait_exceeds_the_bound():
+def _job(question: str) -> Job:
+    return Job(question, Resolution(question), (question, 5, None), 0.0)
+
+
+async def _settled(answering: Answering, queued: int) -> None:
+    """Wait until ``queued`` questions are queued or being worked out (fail, not hang, if they never are)."""
+    for _ in range(10_000):
+        if answering.queued == queued:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"{answering.queued} queued, expected {queued}")
+
+
+def test_the_expected_wait_counts_only_uncached_work_at_its_measured_time():
     async def scenario():
-        held = Held()
-        app = LoadShedding(held, max_wait=3 * LoadShedding.PRIOR_S)
-        queued = await _in_flight(app, 3)  # a newcomer waits 3 x the prior: not over the bound
-        admitted = asyncio.create_task(_request(app))
-        while app.inflight < 4:
-            await asyncio.sleep(0)
-        status, headers = await _request(app)  # 4 ahead: over the bound
-        held.release.set()
-        return status, headers, [await t for t in (*queued, admitted)]
+        clock = Clock()
+        work = Work(clock, seconds=2.0)
+        answering, bot = Answering(threads=2, max_wait=10.0, clock=clock), Bot(work)
+        for n in range(60):  # worked-out answers that take 2 s each
+            await answering.answer(bot, _job(f"q{n}"))
+        measured = answering.service_s
+        hits = [await answering.answer(bot, _job(f"q{n}")) for n in range(60)]  # the same again: cached
+        after_hits = answering.service_s, answering.queued
+        work.held = {f"h{n:02}" for n in range(11)}
+        held = []
+        for question in sorted(work.held):  # each admitted: at most 10 x ~2 s / 2 threads ahead of it
+            held.append(asyncio.create_task(answering.answer(bot, _job(question))))
+            await _settled(answering, len(held))
+        # 11 x ~2 s on 2 threads: ~11 s expected, over the 10 s bound
+        with pytest.raises(APIError) as shed:
+            await answering.answer(bot, _job("new"))
+        hit = await answering.answer(bot, _job("q7"))  # known: served at once, not refused
+        work.release.set()
+        await asyncio.gather(*held)
+        answering.close()
+        return measured, hits, after_hits, shed.value, hit, work.calls
 
-    status, headers, answered = asyncio.run(scenario())
-    assert status == 503 and int(headers["retry-after"]) >= 1
-    assert [s for s, _ in answered] == [200] * 4
-
-
-def test_the_wait_follows_the_measured_time_per_answer():
-    async def scenario():
-        clock, held = Clock(), Held()
-        app = LoadShedding(held, max_wait=10.0, clock=clock)
-        for _ in range(60):  # answers that each keep the worker 2 s
-            task = asyncio.create_task(_request(app))
-            while app.inflight < 1:
-                await asyncio.sleep(0)
-            clock.now += 2.0
-            held.release.set()
-            await task
-            held.release = asyncio.Event()
-        measured = app.service_s
-        queued = await _in_flight(app, 6)  # 6 x ~2 s ahead of a newcomer: over 10 s
-        status, headers = await _request(app)
-        held.release.set()
-        await asyncio.gather(*queued)
-        return measured, status, headers
-
-    measured, status, headers = asyncio.run(scenario())
+    measured, hits, after_hits, shed, hit, calls = asyncio.run(scenario())
     assert 1.9 < measured <= 2.0
-    assert status == 503 and int(headers["retry-after"]) == 2  # ~12 s expected: back under the bound in ~2 s
+    assert all(cached for _, cached in hits) and after_hits[0] == measured and after_hits[1] == 0
+    assert shed.status == 503 and shed.code == "overloaded" and shed.retry_after == 1  # back under 10 s in ~1 s
+    assert hit == (("Q7", []), True)
+    assert "new" not in calls  # refused work is never done
 
 
-def test_a_hall_burst_of_quick_answers_is_queued_not_refused():
+def test_askers_of_a_question_being_worked_out_wait_for_it_without_queueing():
     async def scenario():
-        clock, held = Clock(), Held()
-        app = LoadShedding(held, max_wait=10.0, clock=clock)
-        held.release.set()
-        for _ in range(50):  # cached answers: a millisecond each
-            task = asyncio.create_task(_request(app))
-            await asyncio.sleep(0)
-            clock.now += 0.001
-            await task
-        held.release = asyncio.Event()
-        queued = await _in_flight(app, 1000)  # a thousand people ask at once
-        newcomer = asyncio.create_task(_request(app))
-        while app.inflight < 1001:  # admitted, not answered 503 at once
-            await asyncio.sleep(0)
-        held.release.set()
-        await asyncio.gather(*queued)
-        return (await newcomer)[0]
+        clock = Clock()
+        work = Work(clock, seconds=0.01)
+        work.held = {"same"}
+        answering, bot = Answering(threads=1, max_wait=10.0, clock=clock), Bot(work)
+        first = asyncio.create_task(answering.answer(bot, _job("same")))
+        await _settled(answering, 1)
+        others = [asyncio.create_task(answering.answer(bot, _job("same"))) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        queued = answering.queued
+        work.release.set()
+        results = [await first, *[await t for t in others]]
+        answering.close()
+        return queued, results, work.calls
 
-    assert asyncio.run(scenario()) == 200
+    queued, results, calls = asyncio.run(scenario())
+    assert queued == 1 and calls == ["same"]
+    assert results == [(("SAME", []), False)] + [(("SAME", []), True)] * 50
 
 
-def test_liveness_and_the_page_are_never_shed():
-    async def scenario():
-        held = Held()
-        app = LoadShedding(held, max_wait=0.001)
-        queued = await _in_flight(app, 1)
-        shed, _ = await _request(app)  # one ahead: over a millisecond's bound
-        held.release.set()  # what is not /v1 goes straight through to the app
-        passed = [(await _request(app, path))[0] for path in ("/healthz", "/readyz", "/")]
-        await asyncio.gather(*queued)
-        return shed, passed
+@pytest.fixture()
+def held_server(settings, embedder, tmp_path):
+    """A server with one computing thread, a bound a single queued answer exceeds, its own question log,
+    and a bot whose searches for ``HELD`` wait until ``release`` is set."""
+    from bot.api import create_app
 
-    assert asyncio.run(scenario()) == (503, [200, 200, 200])
+    s = settings.model_copy(update={"answer_threads": 1, "max_wait_s": 0.01,
+                                    "database_url": f"sqlite:///{tmp_path / 'usage.sqlite3'}"})
+    bot = PolicyBot(s, embedder=embedder)
+    release, decide = threading.Event(), bot.decider.decide
+
+    def held_decide(query, *args, **kwargs):
+        if query.text == HELD:
+            release.wait(30)
+        return decide(query, *args, **kwargs)
+
+    bot.decider.decide = held_decide
+    app = create_app(s, bot=bot)
+    server = LiveServer(app)
+    server.release, server.app = release, app
+    yield server
+    release.set()
+    server.stop()
+
+
+def test_a_known_answer_is_served_and_logged_while_uncached_work_is_held_and_new_work_is_shed(held_server):
+    url = held_server.url
+    with httpx.Client(timeout=20) as c:
+        assert c.post(url + "/v1/ask", json={"question": CACHED}).status_code == 200  # worked out, now known
+        with httpx.Client(timeout=30) as other:
+            pool = threading.Thread(target=lambda: held.append(other.post(url + "/v1/ask", json={"question": HELD})))
+            held: list[httpx.Response] = []
+            pool.start()
+            for _ in range(200):  # the held question has taken the only computing thread
+                if held_server.app.state.answering.queued == 1:
+                    break
+                threading.Event().wait(0.01)
+            assert held_server.app.state.answering.queued == 1
+            known = c.post(url + "/v1/ask", json={"question": CACHED})
+            shed = c.post(url + "/v1/ask", json={"question": NEW})
+            chat = c.post(url + "/v1/chat/completions", json={"model": "policy-bot", "stream": True,
+                                                               "messages": [{"role": "user", "content": NEW}]})
+            search = c.post(url + "/v1/search", json={"query": NEW})
+            health = c.get(url + "/healthz")
+            still_held = not held
+            held_server.release.set()
+            pool.join(30)
+        assert still_held  # everything above was answered while the held question was still being worked out
+        assert known.status_code == 200 and known.json()["found"]
+        for refused in (shed, chat, search):
+            assert refused.status_code == 503 and refused.json()["error"]["code"] == "overloaded"
+            assert int(refused.headers["retry-after"]) >= 1
+        assert health.status_code == 200 and held[0].status_code == 200
+        assert c.post(url + "/v1/ask", json={"question": NEW}).status_code == 200  # the queue is empty again
+    log = held_server.app.state.question_log
+    assert log.flush()
+    items, _ = log.store.questions(limit=50)
+    logged = [row["question"] for row in items]
+    assert logged.count(CACHED) == 2  # the cached answer is logged like the worked-out one

@@ -30,7 +30,7 @@ def _old_id() -> str:
 
 @pytest.fixture(scope="module")
 def guarded(settings, bot, tmp_path_factory):
-    """A server with an API key, an admin key, a short wait bound (a request behind two or more others is
+    """A server with an API key, an admin key, a short wait bound (an uncached question behind five or more others is
     shed) and a short body deadline."""
     from bot.api import create_app
 

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 # Settings that say where things are or who may call, not what an answer is.
 _NOT_ANSWER_SETTINGS = {"corpus_dir", "index_dir", "prompts_dir", "database_url", "milvus_uri", "milvus_token", "api_key",
-                        "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_wait_s", "body_timeout",
-                        "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
+                        "admin_key", "llm_api_key", "cache_url", "log_level", "cors_origins", "max_wait_s", "answer_threads",
+                        "body_timeout", "reload_interval", "question_log", "log_retention_days", "embed_threads", "max_unzipped_bytes",
                         "build_missing_index", "max_header_bytes", "max_headers", "metrics_public", "feedback_rate", "db_timeout",
                         "feedback_grace"}
 _RETRY_AFTER_S = 10.0
@@ -142,6 +142,7 @@ class SqliteAnswers(SharedAnswers):
         self._db = sqlite3.connect(path, timeout=settings.db_timeout, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no disk flush per write (WAL stays consistent)
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL)")
         except sqlite3.Error as exc:  # e.g. not a database: this process answers without the tier
             logger.warning("shared answer file %s unusable (%s); each worker caches its own answers", path, type(exc).__name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -18,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
 from bot.api import admin, ask, chat, training, usage
+from bot.api.answering import Answering
 from bot.api.deps import key_error
 from bot.api.errors import error_response, install_error_handlers
 from bot.config import Settings, get_settings
@@ -87,9 +87,9 @@ class _TooLarge(Exception):
 
 
 class Admission:
-    """Decide from the request head alone, before any body byte is read or an in-flight slot is
-    taken: more than ``max_headers`` header lines get 431, a missing or wrong key 401 or 403
-    (``deps.key_error``). A client without a key cannot hold a /v1 slot by dripping a body."""
+    """Decide from the request head alone, before any body byte is read or any answer work is
+    queued: more than ``max_headers`` header lines get 431, a missing or wrong key 401 or 403
+    (``deps.key_error``). A client without a key cannot queue for an answer by dripping a body."""
 
     def __init__(self, app, settings: Settings) -> None:
         self.app, self.settings = app, settings
@@ -116,49 +116,6 @@ async def _closing(response: JSONResponse, scope, receive, send) -> None:
     must not keep the connection open (the server would otherwise read it to the end to reuse it)."""
     response.headers["Connection"] = "close"
     await response(scope, receive, send)
-
-
-class LoadShedding:
-    """Shed a /v1 request only when the wait it can expect exceeds ``max_wait`` seconds: 503 with a
-    Retry-After of how long the queue needs to come back under the bound. A hall's burst is queued
-    and answered; only a true overload is refused. Liveness and the page are never shed.
-
-    The expected wait is the requests already in this worker times the time the worker recently
-    took per answer: an exponentially weighted mean of the intervals between completions while it
-    was busy (answers run concurrently, so this is the inverse of its recent throughput, cached and
-    uncached answers mixed as they come). Before the first completion ``PRIOR_S`` stands in.
-    It sits inside ``BodyLimit``: a request is counted only once its whole body is in.
-    """
-
-    PRIOR_S = 0.05  # an uncached answer's share of a worker on 2 cores, before anything is measured
-    ALPHA = 0.1  # weight of the newest interval in the mean
-
-    def __init__(self, app, max_wait: float, clock=time.monotonic) -> None:
-        self.app, self.max_wait, self.clock = app, max_wait, clock
-        self.inflight, self.service_s, self._mark = 0, self.PRIOR_S, 0.0
-
-    def expected_wait(self) -> float:
-        """Seconds a request arriving now can expect to wait behind those in flight."""
-        return self.inflight * self.service_s
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            return await self.app(scope, receive, send)
-        wait = self.expected_wait()
-        if wait > self.max_wait:
-            response = error_response(503, "overloaded", "the server is busy; retry in a moment", type_="server_error",
-                                      retry_after=max(1, math.ceil(wait - self.max_wait)))
-            return await response(scope, receive, send)
-        if self.inflight == 0:
-            self._mark = self.clock()  # a busy period starts
-        self.inflight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.inflight -= 1
-            now = self.clock()
-            self.service_s += self.ALPHA * ((now - self._mark) - self.service_s)
-            self._mark = now
 
 
 class RequestMetrics:
@@ -280,6 +237,7 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
         yield
         if watcher:
             watcher.cancel()
+        app.state.answering.close()
         if app.state.question_log:
             app.state.question_log.close()
 
@@ -290,11 +248,12 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
     app.state.load_error = None
     app.state.question_log = None
     app.state.feedback_limiter = usage.FeedbackLimiter(settings.feedback_rate)
+    app.state.answering = Answering(settings.answer_threads, settings.max_wait_s)
     install_error_handlers(app)
     # Outermost last. A request meets, in order: metrics, security headers, CORS, the key check on
     # its head (Admission), the body read under its own deadline (BodyLimit), and only then the
-    # wait bound (LoadShedding): a slow or keyless body never counts as waiting for an answer.
-    app.add_middleware(LoadShedding, max_wait=settings.max_wait_s)
+    # route, where a question that must be worked out meets the wait bound (bot.api.answering): a
+    # slow or keyless body never counts as waiting for an answer.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(Admission, settings=settings)
     if settings.cors_origins:
@@ -306,7 +265,7 @@ def create_app(settings: Settings | None = None, bot: PolicyBot | None = None) -
         app.include_router(router)
     app.include_router(admin.pages)
 
-    # async: liveness and readiness run on the event loop, never queued behind answers in the thread pool.
+    # async: liveness and readiness run on the event loop, never queued behind answers.
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok"}

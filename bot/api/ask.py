@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from bot.api.answering import Answering, final, respond
 from bot.api.chat import usable_history
 from bot.api.deps import get_bot
 from bot.api.errors import APIError
@@ -18,15 +19,17 @@ router = APIRouter(prefix="/v1", responses={400: {"model": ErrorResponse}, 401: 
 Bot = Annotated[PolicyBot, Depends(get_bot)]
 
 
+# async: a known answer is served on the event loop; only uncached work queues (bot.api.answering).
 @router.post("/ask", response_model=Answer, summary="Answer a question with cited clauses")
-def ask(req: AskRequest, bot: Bot, request: Request) -> Answer:
-    history = usable_history(bot, req.history)
-    return remember(request, bot.ask(req.question, top_k=req.top_k, filters=req.filters, history=history), "ask")
+async def ask(req: AskRequest, bot: Bot, request: Request) -> Answer:
+    answer, events = await respond(request, bot, req.question, req.top_k, req.filters, usable_history(bot, req.history))
+    return remember(request, await final(bot, answer, events), "ask")
 
 
 @router.post("/search", response_model=SearchResponse, summary="Ranked clauses, no answer composition")
-def search(req: SearchRequest, bot: Bot) -> SearchResponse:
-    hits = bot.search(req.query, req.top_k, req.filters)
+async def search(req: SearchRequest, bot: Bot, request: Request) -> SearchResponse:
+    answering: Answering = request.app.state.answering
+    hits = await answering.uncached(bot.search, req.query, req.top_k, req.filters)
     return SearchResponse(
         query=req.query.strip(),
         results=[

@@ -8,7 +8,6 @@ extra top-level ``citations`` field (on the final chunk when streaming).
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import time
@@ -19,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from bot.api.answering import final, respond
 from bot.api.deps import get_bot, get_settings
 from bot.api.errors import APIError
 from bot.api.schemas import ChatRequest, ErrorResponse
@@ -70,18 +70,17 @@ def _question(req: ChatRequest, settings: Settings) -> tuple[str, list[str]]:
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion (plain or stream)")
-def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
-                     settings: Annotated[Settings, Depends(get_settings)], request: Request):
+async def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot)],
+                           settings: Annotated[Settings, Depends(get_settings)], request: Request):
     question, history = _question(req, settings)
-    events = bot.stream(question, history=usable_history(bot, history))  # raises InvalidQuestion (400) before any byte is sent
-    first = next(events)
+    # Raises InvalidQuestion (400) or overloaded (503) before any byte is sent.
+    answer, events = await respond(request, bot, question, history=usable_history(bot, history))
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    if req.stream:
+    if req.stream:  # Starlette iterates the events on a thread: with an LLM they wait for it
         log = lambda answer: remember(request, answer, "chat")  # noqa: E731 - logged when the stream ends
-        return StreamingResponse(_stream(completion_id, created, req.model, first, events, log), media_type="text/event-stream",
+        return StreamingResponse(_stream(completion_id, created, req.model, events, log), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    *_, answer = events
-    answer = remember(request, answer, "chat")
+    answer = remember(request, await final(bot, answer, events), "chat")
     text = message_text(answer)
     return {
         "id": completion_id, "object": "chat.completion", "created": created, "model": req.model,
@@ -91,7 +90,7 @@ def chat_completions(req: ChatRequest, bot: Annotated[PolicyBot, Depends(get_bot
     }
 
 
-def _stream(completion_id: str, created: int, model: str, first: str | Answer, events: Iterator[str | Answer],
+def _stream(completion_id: str, created: int, model: str, events: Iterator[str | Answer],
             log: Callable[[Answer], Answer]) -> Iterator[str]:
     """SSE chunks: the answer text as it arrives, then the citation list, then the final chunk."""
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -101,7 +100,7 @@ def _stream(completion_id: str, created: int, model: str, first: str | Answer, e
 
     yield chunk({"role": "assistant", "content": ""})
     answer: Answer | None = None
-    for event in itertools.chain([first], events):
+    for event in events:
         if isinstance(event, Answer):
             answer = event
             continue

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.pipeline import PolicyBot
 
 
-def get_bot(request: Request) -> PolicyBot:
+async def get_bot(request: Request) -> PolicyBot:
     bot = getattr(request.app.state, "bot", None)
     if bot is None:
         error = getattr(request.app.state, "load_error", None)
@@ -22,7 +22,7 @@ def get_bot(request: Request) -> PolicyBot:
     return bot
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

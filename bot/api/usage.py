@@ -26,6 +26,7 @@ from bot.api.errors import APIError, store_unavailable
 from bot.api.schemas import ErrorResponse
 from bot.metrics import ANSWERS, REGISTRY
 from bot.models import Answer
+from bot.pipeline import PolicyBot
 from bot.usage.questionlog import QuestionLog, client_id, new_answer_id
 from bot.usage.report import ClauseNames
 from bot.usage.store import Store, as_utc, now
@@ -243,8 +244,8 @@ def put_label(answer_id: str, req: LabelRequest, request: Request, who: Annotate
 
 
 @admin.get("/clauses", summary="Find the clause that answers a question (for a 'wrong' label)")
-def admin_clauses(request: Request, q: Annotated[str, Query(min_length=1, max_length=200)], limit: Limit = 8) -> list[dict]:
-    bot = get_bot(request)
+def admin_clauses(request: Request, bot: Annotated[PolicyBot, Depends(get_bot)], q: Annotated[str, Query(min_length=1, max_length=200)],
+                  limit: Limit = 8) -> list[dict]:
     names = clause_names(request)
     return [{"clause_id": h.clause.id, "text": h.clause.text, **_named(names, h.clause.id)} for h in bot.search(q, min(limit, 20))]
 
