@@ -50,6 +50,7 @@ class Evidence:
     ask_unknown: list[str] = field(default_factory=list)
     contrast: bool = False
     delegates: bool = False
+    level: str = ""  # the level of the clause's document (国家, 省, 市): where its rules apply
     rank_p: float = 0.0
 
 
@@ -254,5 +255,6 @@ class Weighing:
             ask_unknown=self.ask_unknown,
             contrast=m.contrasted(self.asked_groups, c.id),
             delegates=delegating,
+            level=m.documents[c.doc_id].level,
         )
         return e

@@ -28,7 +28,7 @@ SIGNALS = (
     "sentence_margin",
 )
 
-# An unknown word that names a place (郑州市, 洛阳市) points at another jurisdiction.
+# An unknown word that names a place (郑州市, 洛阳市) may point at another jurisdiction (``_outside``).
 _PLACE = re.compile(r"\w{2,}[市省县]")
 
 
@@ -55,7 +55,7 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "rank_margin": best.rank_p - max((e.rank_p for e in evidence if e is not best), default=0.0),
         "ask_coverage": best.ask_coverage,
         "numbers_ok": float(best.numbers_ok),
-        "other_place": float(any(_PLACE.fullmatch(w) for w in best.ask_unknown)),
+        "other_place": float(any(_outside(w, best.level) for w in best.ask_unknown if _PLACE.fullmatch(w))),
         **{name: float(fired) for name, fired in slots.items()},
         # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
         "slot_unfilled": float(any(slots.values())),
@@ -65,6 +65,13 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         # How far the best clause's closest sentence is ahead of every other candidate's.
         "sentence_margin": h.sentence_best - max((e.hit.sentence_best for e in evidence if e is not best), default=0.0),
     }
+
+
+def _outside(place: str, level: str) -> bool:
+    """Whether a place the corpus never names lies outside where a document of ``level`` applies: a
+    city's rules (许昌) do not speak for 郑州市 or another province, a province's (河南) not for
+    山东省; national ones apply everywhere."""
+    return level == "市" or (level == "省" and place.endswith("省"))
 
 
 # A refusal by the model is named by the first of these signals that fired (what the user, the
