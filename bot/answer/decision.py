@@ -116,21 +116,23 @@ class Decider:
         (what the ranker is fitted on: ``benchmarks/calibrate.py``)."""
         depth = max(top_k, self._s.rerank_depth)
         weighing = weighing or self._matcher.weigh(query)
-        candidates = self._views(query, depth, docs, lexical_only)
+        whole, asks = self.view_texts(query)
+        candidates = self._views(query, whole, asks, depth, docs, lexical_only)
         routed = weighing.routed & (docs or self._all_docs)
         if routed:  # the question names a document: make sure its best clauses are candidates
             _merge(candidates, self._retriever.search(query.topic, depth, docs=routed, lexical_only=lexical_only))
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
         if not lexical_only and self._retriever.uses_dense:
-            self._retriever.weigh_sentences(self._view_list(query), candidates)
+            self._retriever.weigh_sentences([whole, *asks], candidates)
         return weighing.evidence(candidates), routed
 
-    def _views(self, query: Query, depth: int, docs: frozenset[str] | None, lexical_only: bool) -> list[Hit]:
+    def _views(self, query: Query, whole: str, asks: list[str], depth: int, docs: frozenset[str] | None,
+               lexical_only: bool) -> list[Hit]:
         """The whole question's hits; when it tells a case first, the hits of the ask alone and of the
         ask with the case's rarest words (``ask_rank``: where the ask's searches put each); and the
-        clauses whose best sentence is closest to any of these views (``sentence_rank``)."""
-        whole, asks = self.view_texts(query)
+        clauses whose best sentence is closest to any of these views (``sentence_rank``); ``whole``
+        and ``asks``: the texts ``view_texts`` gives for ``query``."""
         hits = self._retriever.search(whole, depth, docs=docs, lexical_only=lexical_only)
         by_id = {h.clause.id: h for h in hits}
         if not asks:
@@ -156,10 +158,6 @@ class Decider:
             return query.topic, []
         salient = " ".join(w for w in self._matcher.salient(query.situation) if w not in query.ask)
         return query.topic, list(dict.fromkeys(v for v in (query.ask, f"{query.ask} {salient}".strip()) if v))
-
-    def _view_list(self, query: Query) -> list[str]:
-        whole, asks = self.view_texts(query)
-        return [whole, *asks]
 
     def _article_hits(self, query: Query, routed: set[str]) -> list[Hit]:
         """The clauses of the article the question cites (《X》第N条), 款 in order."""

@@ -51,24 +51,30 @@ class SentenceIndex:
     ``offsets``: clause ``i``'s sentences are rows ``offsets[i]:offsets[i + 1]`` of ``vectors`` (FAISS storage).
     """
 
+    PER_CLAUSE = 4  # sentences fetched per clause wanted: a clause's sentences often crowd the top together
+
     def __init__(self, folder: Path, clauses: Sequence[Clause], settings: Settings) -> None:
         self._index = faiss.read_index(str(folder / INDEX_FILE), FAISS_MMAP)
         self._hnsw = isinstance(self._index, faiss.IndexHNSW)
         self.vectors = faiss.downcast_index(self._index.storage) if self._hnsw else self._index
         self.offsets = np.load(folder / OFFSETS_FILE, mmap_mode="r")
         self._ef, self._exact_max = settings.hnsw_ef, settings.faiss_flat_max
-        doc_ids = np.array(column(clauses, "doc_id"))
-        self._sentence_docs = np.repeat(doc_ids, np.diff(self.offsets))
-        self._mask = functools.lru_cache(maxsize=64)(functools.partial(document_mask, self._sentence_docs))
+        self._doc_ids, self._counts = np.array(column(clauses, "doc_id")), np.diff(self.offsets)
+        self._mask = functools.lru_cache(maxsize=64)(self._sentence_mask)
 
     def size(self) -> int:
         return int(self._index.ntotal)
+
+    def _sentence_mask(self, docs: frozenset[str] | None) -> np.ndarray | None:
+        """Which sentences belong to ``docs`` (None: all): each clause's flag, once per sentence."""
+        clauses = document_mask(self._doc_ids, docs)
+        return None if clauses is None else np.repeat(clauses, self._counts)
 
     def search(self, queries: np.ndarray, k: int, docs: frozenset[str] | None = None) -> Ranked:
         """The ``k`` clauses whose best sentence is closest to any of ``queries`` (rows), best first."""
         best: dict[int, float] = {}
         for query in queries:
-            for sentence, score in faiss_search(self._index, self.vectors, query, 4 * k, self._mask(docs),
+            for sentence, score in faiss_search(self._index, self.vectors, query, self.PER_CLAUSE * k, self._mask(docs),
                                                 self._exact_max, self._hnsw, self._ef):
                 clause = int(np.searchsorted(self.offsets, sentence, side="right")) - 1
                 best[clause] = max(score, best.get(clause, -1.0))
