@@ -46,7 +46,8 @@ from bot.pipeline import PolicyBot
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bot"
 SHARED_TRAIN = PACKAGE.parent.parent / "shared" / "questions" / "train.jsonl"
-DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv-dev.jsonl"), Path("eval/indep-dev.jsonl")]
+DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv-dev.jsonl"), Path("eval/indep-dev.jsonl"),
+            Path("eval/indep-dev2.jsonl")]
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
                     "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "other_place", "slot_unfilled",

@@ -122,7 +122,7 @@ class PolicyBot:
         self.matcher = Matcher(self.tokenizer, self.index.documents, self.index.clauses, self.index.postings)
         self.decider = Decider(s, self.retriever, self.matcher, self.ranker, self.refusal, self.index.clauses, gate,
                               s.refusal_threshold)
-        self.renderer = Renderer(self.tokenizer, self.index.documents, s.quote_whole_chars)
+        self.renderer = Renderer(self.matcher, self.index.documents, s.quote_whole_chars)
         self.generator = Generator(s) if use_llm and s.llm_base_url and s.llm_model else None
         self._allowed_by_level: dict[tuple, frozenset[str]] = {}
         shared = None

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.answer.evidence import Evidence
+from bot.answer.query import understand
+from bot.answer.retrieval import Hit
 from bot.evaluation import load_gold
 from bot.pipeline import InvalidQuestion
 from bot.text import normalize
@@ -117,3 +120,23 @@ def test_serving_and_calibration_share_one_decision(bot):
             assert (answer.reason == d.reason or d.reason is None) and not answer.found
         else:
             assert bot.compose(q, d).citations == answer.citations
+
+
+def _quoted(bot, question: str, clause_id: str) -> str:
+    """What the answer quotes of ``clause_id`` for ``question``, were that clause chosen."""
+    clause = next(c for c in bot.index.clauses if c.id == clause_id)
+    text, _ = bot.renderer.compose(understand(question), [Evidence(Hit(clause, 1.0), 1.0, False, True, True, [], [])])
+    return text.split("：", 1)[1]
+
+
+def test_a_long_item_is_quoted_at_the_sentence_that_answers_not_its_title_alone(bot):
+    # The ask is generic ("可以咋弄"); the case says what it is about (no 居委会 in a half-empty new estate).
+    text = _quoted(bot, "我们小区是新建的，才住进来三成住户，还没有居委会。这种情况规划说可以咋弄？", "xc-plan:s2.c3.i1")
+    assert "1.加强社区居委会建设。" in text  # the title leads, naming the subject
+    assert "可先成立居民小组或由相邻的社区居委会代管" in text
+
+
+def test_a_partial_quote_finds_a_word_the_clause_writes_longer(bot):
+    # 电动车 is written 电动自行车 in the regulation: shared characters still point at the item.
+    text = _quoted(bot, "有人把电动车推进楼道里充电，物业条例咋规定的？", "henan-property-regs:a56.k1.x1")
+    assert "电动自行车" in text

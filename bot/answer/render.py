@@ -3,45 +3,56 @@ section; figures are never rephrased, so none can be wrong by writing."""
 
 from __future__ import annotations
 
-from bot.answer.evidence import Evidence
+import re
+
+from bot.answer.evidence import Evidence, Matcher
 from bot.answer.figures import answers_unit, figure_values, table_row
 from bot.answer.query import Query
 from bot.answer.retrieval import Hit
-from bot.index.tokenizer import ChineseTokenizer
 from bot.models import Citation, Clause, Document
 from bot.text import normalize, sentence_spans
 
 NOT_FOUND = "未在语料中找到能回答这个问题的条款。可以换个说法，或查阅原文。"
 # The documents leave the asked figure to another body: not found, but the clause that says so is cited.
 DELEGATED = "文件没有规定具体数额/标准，而是交由有关机关制定："
+# A quote's second sentence: one that carries at least this share of the best one's score.
+SECOND_SENTENCE = 0.5
+# What a figure of the asked kind adds to a sentence's score (its word coverage is at most 1).
+FIGURE_CREDIT = 0.25
+# An item's or a paragraph's title sentence: a numbering, then a short phrase with no comma ("（四）统筹发挥社会力量协同作用。").
+_TITLE = re.compile(r"^\s*(?:\d+[.．、]|[（(][一二三四五六七八九十]+[）)])[^，,；;：:]{2,24}。$")
 _DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出并注明出处，请按事项适用的文件（国家、省、市）把握。"
 
 
 class Renderer:
     """Turns chosen evidence into the answer text and its numbered citations."""
 
-    def __init__(self, tokenizer: ChineseTokenizer, documents: dict[str, Document], whole_chars: int) -> None:
-        self._tok, self._docs, self._whole_chars = tokenizer, documents, whole_chars
+    def __init__(self, matcher: Matcher, documents: dict[str, Document], whole_chars: int) -> None:
+        self._matcher, self._docs, self._whole_chars = matcher, documents, whole_chars
 
     def _quote(self, query: Query, clause: Clause) -> str:
-        """The clause's sentences that carry the ask's words or their official synonyms, and for a
-        figure question a figure of the asked kind ("一届干几年" → "每届任期五年", not the sentence on
-        who elects); the whole clause when it is short (``whole_chars``) or has two sentences at most."""
+        """The clause's sentence that best carries the ask's words (IDF-weighted, official synonyms and
+        shared character bigrams counted: ``Matcher.coverage``), with the next best when it scores at
+        least ``SECOND_SENTENCE`` of it, and for a figure question a figure of the asked kind ("一届干几年"
+        → "每届任期五年", not the sentence on who elects). An item's title ("2.持续开展城乡社区减负增效。")
+        leads the quote but is never all of it: it names the subject, the sentences after it say what
+        is required. The whole clause when it is short (``whole_chars``) or has two sentences at most."""
         spans = sentence_spans(clause.text)
         if len(spans) <= 2 or len(clause.text) <= self._whole_chars:
             return clause.text
-        words = self._tok.words(query.ask or query.topic)
+        ask, topic = self._matcher.words(query.ask or query.topic), self._matcher.words(query.topic)
 
         def score(sentence: str) -> float:
-            t = normalize(sentence)
-            hits = sum(any(normalize(f) in t for f in (w, *self._tok.official(w))) for w in words)
             figure = query.asked_unit is not None and answers_unit(sentence, query.asked_unit)
-            return hits + 0.5 * figure
+            t = normalize(sentence)
+            return (self._matcher.coverage(ask, t) + self._matcher.coverage(topic, t)) / 2 + FIGURE_CREDIT * figure
 
-        scored = [(score(clause.text[s:e]), s, e) for s, e in spans]
-        top = max(sc for sc, _, _ in scored)
-        keep = [(s, e) for sc, s, e in scored if sc == top and sc > 0][:2] or [spans[0]]
-        return "……".join(clause.text[s:e] for s, e in keep)
+        title = spans[0] if _TITLE.match(clause.text[spans[0][0]:spans[0][1]]) else None
+        body = [sp for sp in spans if sp != title]
+        scored = sorted(((score(clause.text[s:e]), s, e) for s, e in body), key=lambda t: -t[0])
+        top = scored[0][0]
+        keep = sorted((s, e) for sc, s, e in scored[:2] if sc >= SECOND_SENTENCE * top and sc > 0) or [body[0]]
+        return "……".join(clause.text[s:e] for s, e in ([title] if title else []) + keep)
 
     def compose(self, query: Query, chosen: list[Evidence], lead: str = "") -> tuple[str, list[Citation]]:
         """Answer text (an optional ``lead`` line first) and citations for ``chosen``."""
