@@ -313,7 +313,15 @@ def _claimed_and_held(first, second, monkeypatch, question: str):
 
 
 def test_a_question_one_worker_is_working_out_is_answered_to_the_other_from_the_machines_file(machine_bots, monkeypatch):
-    first, second = machine_bots
+    _waits_for_the_first(*machine_bots, monkeypatch)
+
+
+def test_a_question_one_worker_is_working_out_is_answered_to_the_other_through_redis(shared_bots, monkeypatch):
+    _waits_for_the_first(*shared_bots, monkeypatch)
+
+
+def _waits_for_the_first(first, second, monkeypatch) -> None:
+    """The second worker asks what the first is working out: it waits for the first's answer, computing nothing."""
     release, threads, out = _claimed_and_held(first, second, monkeypatch, "社区综合服务设施每天开放时间不少于多少小时？")
     _until(lambda: second.answers.waiting() == 1)  # the second waits for the first's claim
     release.set()
