@@ -83,14 +83,18 @@ class SharedAnswers:
         logger.warning("shared answer cache unavailable (%s); answering without it for %.0f s", type(exc).__name__, _RETRY_AFTER_S)
         self._down_until = time.monotonic() + _RETRY_AFTER_S
 
-    def get(self, key: tuple) -> tuple[Answer, list[Hit]] | None:
+    def _guarded(self, default, op, *args):
+        """``op(*args)`` on the store; ``default`` while it is stepped aside, or when it fails (it then steps aside)."""
         if time.monotonic() < self._down_until:
-            return None
+            return default
         try:
-            raw = self._read(self._key(key))
+            return op(*args)
         except self.errors as exc:
             self._step_aside(exc)
-            return None
+            return default
+
+    def get(self, key: tuple) -> tuple[Answer, list[Hit]] | None:
+        raw = self._guarded(None, self._read, self._key(key))
         return None if raw is None else self._read_entry(key, raw)
 
     def _read_entry(self, key: tuple, raw: bytes | str) -> tuple[Answer, list[Hit]] | None:
@@ -104,13 +108,7 @@ class SharedAnswers:
     def take(self, key: tuple) -> tuple[Answer, list[Hit]] | bool:
         """The answer when the store has it; True when the question is now this process's to work out
         (also when the store is down or its entry unreadable); False when another process has a live claim."""
-        if time.monotonic() < self._down_until:
-            return True
-        try:
-            raw = self._take(self._key(key))
-        except self.errors as exc:
-            self._step_aside(exc)
-            return True
+        raw = self._guarded(True, self._take, self._key(key))
         if isinstance(raw, bool):
             return raw
         value = self._read_entry(key, raw)
@@ -119,14 +117,8 @@ class SharedAnswers:
     def peek(self, keys: list[tuple]) -> dict[tuple, tuple[Answer, list[Hit]] | bool]:
         """In one look-up, per key: its answer, or True while another process's claim on it is live;
         keys with neither are left out (the store down: all of them)."""
-        if time.monotonic() < self._down_until:
-            return {}
         names = {self._key(key): key for key in keys}
-        try:
-            raws = self._peek(list(names))
-        except self.errors as exc:
-            self._step_aside(exc)
-            return {}
+        raws = self._guarded({}, self._peek, list(names))
         found: dict[tuple, tuple[Answer, list[Hit]] | bool] = {}
         for name, raw in raws.items():
             value = raw if raw is True else self._read_entry(names[name], raw)
@@ -136,12 +128,7 @@ class SharedAnswers:
 
     def drop(self, key: tuple) -> None:
         """Give this process's claim on ``key`` up, so that a waiting process takes it over at once."""
-        if time.monotonic() < self._down_until:
-            return
-        try:
-            self._drop(self._key(key))
-        except self.errors as exc:
-            self._step_aside(exc)
+        self._guarded(None, self._drop, self._key(key))
 
     def _parse(self, raw: bytes | str) -> tuple[Answer, list[Hit]]:
         """An entry as ``set`` wrote it; anything else raises."""
@@ -150,10 +137,7 @@ class SharedAnswers:
         return Answer.model_validate(data["answer"]), hits
 
     def _delete(self, key: tuple) -> None:
-        try:
-            self._remove(self._key(key))
-        except self.errors as exc:
-            self._step_aside(exc)
+        self._guarded(None, self._remove, self._key(key))
 
     def set(self, key: tuple, value: tuple[Answer, list[Hit]]) -> None:
         if time.monotonic() < self._down_until:
@@ -161,10 +145,7 @@ class SharedAnswers:
         answer, hits = value
         data = {"answer": answer.model_dump(mode="json"),
                 "hits": [[h.clause.id, h.score, h.bm25_rank, h.bm25_score, h.dense_rank, h.dense_score] for h in hits]}
-        try:
-            self._write(self._key(key), json.dumps(data, ensure_ascii=False))
-        except self.errors as exc:
-            self._step_aside(exc)
+        self._guarded(None, self._write, self._key(key), json.dumps(data, ensure_ascii=False))
 
 
 class RedisAnswers(SharedAnswers):
