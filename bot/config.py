@@ -100,6 +100,12 @@ class Settings(BaseSettings):
                                   "each process caches its own (serve with several workers then shares them through "
                                   "sqlite:///<index_dir>/answers.sqlite).")
     cache_ttl: float = Field(86400, gt=0, description="Seconds a shared answer is kept.")
+    claim_timeout: float = Field(15.0, gt=0, description="With shared answers, a worker claims a question before working it "
+                                 "out and the others wait for its answer instead of computing it; a claim not answered "
+                                 "within this many seconds (its worker died or is stuck) lapses, and a waiting worker works "
+                                 "the question out itself. Longer than max_wait_s, so a claim queued behind others holds.")
+    claim_poll_s: float = Field(0.02, gt=0, le=1, description="Seconds between a worker's look-ups of the questions it waits "
+                                "for (claimed by other workers): one batched query for all of them, off the event loop.")
 
     # --- LLM: generative answers through any OpenAI-compatible server (vLLM, Ollama, DashScope …)
     llm_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:11434/v1 (Ollama); unset: extractive answers only.")

@@ -131,7 +131,7 @@ class PolicyBot:
 
             shared = shared_answers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else "")
                                     + (adapter.fingerprint() if adapter else ""))
-        self.answers: AnswerCache[Found] | None = (AnswerCache(self._answer, s.answer_cache_size, shared)
+        self.answers: AnswerCache[Found] | None = (AnswerCache(self._answer, s.answer_cache_size, shared, s.claim_poll_s)
                                                    if s.answer_cache_size else None)
 
     def check_question(self, question: object) -> str:

@@ -17,6 +17,7 @@ from bot.answer.cache import AnswerCache
 from bot.pipeline import Job, PolicyBot
 from bot.answer.conversation import Resolution
 from tests.conftest import LiveServer
+from tests.test_cache import SharedStore, Tier
 
 CACHED = "社区综合服务设施每天开放时间不少于多少小时？"
 HELD = "社区工作者的薪酬待遇如何保障？"
@@ -118,6 +119,37 @@ def test_askers_of_a_question_being_worked_out_wait_for_it_without_queueing():
     queued, results, calls = asyncio.run(scenario())
     assert queued == 1 and calls == ["same"]
     assert results == [(("SAME", []), False)] + [(("SAME", []), True)] * 50
+
+
+def test_questions_another_worker_is_working_out_are_waited_for_without_counting_as_this_workers_work():
+    async def scenario():
+        clock, store = Clock(), SharedStore()
+        first_work, second_work = Work(clock, seconds=0.01), Work(clock, seconds=0.01)
+        first_work.held = {f"q{n}" for n in range(20)}
+        first, second = Bot(first_work), Bot(second_work)
+        first.answers = AnswerCache(first_work, maxsize=1000, shared=Tier(store, "first"))
+        second.answers = AnswerCache(second_work, maxsize=1000, shared=Tier(store, "second"))
+        # One computing thread and a bound a single queued answer exceeds (0.05 s prior > 0.01 s).
+        one, other = Answering(threads=1, max_wait=10.0, clock=clock), Answering(threads=1, max_wait=0.01, clock=clock)
+        claimed = [asyncio.create_task(one.answer(first, _job(f"q{n}"))) for n in range(20)]
+        await _settled(one, 20)
+        waiting = [asyncio.create_task(other.answer(second, _job(f"q{n}"))) for n in range(20)]
+        for _ in range(10_000):
+            if second.answers.waiting() == 20:
+                break
+            await asyncio.sleep(0.001)
+        queued = other.queued
+        new = await other.answer(second, _job("new"))  # nothing of its own ahead: admitted, not shed
+        first_work.release.set()
+        results = await asyncio.gather(*waiting)
+        await asyncio.gather(*claimed)
+        one.close(), other.close()
+        return second.answers.waiting(), queued, new, results, second_work.calls
+
+    waiting, queued, new, results, calls = asyncio.run(scenario())
+    assert waiting == 0 and queued == 0
+    assert new == (("NEW", []), False) and calls == ["new"]
+    assert results == [((f"Q{n}", []), True) for n in range(20)]
 
 
 @pytest.fixture()

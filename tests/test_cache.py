@@ -1,4 +1,6 @@
-"""The answer cache: least recently used out first, and one computation for concurrent askers."""
+"""The answer cache: least recently used out first, and one computation for concurrent askers, in
+one process and across the processes sharing a tier (a question claimed by one is waited for by the
+others; a claim given up or expired is taken over)."""
 
 from __future__ import annotations
 
@@ -133,7 +135,7 @@ def test_an_unreadable_shared_entry_is_a_miss_and_is_replaced(shared_bots, garba
     question = "社区综合服务设施每天开放时间不少于多少小时？"
     expected = first.ask(question)
     client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"policybot:answer:{first.index.path.name}:*"))
+    keys = [key for key in client.scan_iter(f"policybot:answer:{first.index.path.name}:*") if not key.endswith(b":claim")]
     assert keys
     for key in keys:
         client.set(key, garbage)
@@ -163,3 +165,186 @@ def test_answers_are_served_when_the_machines_answer_file_is_unusable(settings, 
     bot = PolicyBot(settings.model_copy(update={"cache_url": f"sqlite:///{broken}"}), embedder=embedder)
     answer = bot.ask("社区综合服务设施每天开放时间不少于多少小时？")
     assert answer.found and answer.citations
+
+
+class SharedStore:
+    """What a shared tier holds for every process: answers and live claims (a claim's expiry is its removal)."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+        self.claims: dict = {}
+        self.peeks: list[list] = []  # the keys of each batched look-up
+
+
+class Tier:
+    """One process's view of a ``SharedStore``, with claims (``bot.answer.cache.SharedTier``)."""
+
+    def __init__(self, store: SharedStore, owner: str) -> None:
+        self.store, self.owner = store, owner
+
+    def get(self, key):
+        return self.store.values.get(key)
+
+    def set(self, key, value) -> None:
+        self.store.values[key] = value
+
+    def take(self, key):
+        if key in self.store.values:
+            return self.store.values[key]
+        return self.store.claims.setdefault(key, self.owner) == self.owner
+
+    def peek(self, keys):
+        self.store.peeks.append(list(keys))
+        return {key: self.store.values.get(key, True) for key in keys if key in self.store.values or key in self.store.claims}
+
+    def drop(self, key) -> None:
+        if self.store.claims.get(key) == self.owner:
+            del self.store.claims[key]
+
+
+def _held(calls: list, release: threading.Event, started: threading.Event | None = None):
+    def work(q):
+        calls.append(q)
+        if started:
+            started.set()
+        release.wait(10)
+        return q.upper()
+    return work
+
+
+def _until(condition) -> None:
+    """Wait until ``condition()`` holds (fail, not hang, if it never does)."""
+    for _ in range(5000):
+        if condition():
+            return
+        time.sleep(0.002)
+    raise AssertionError("never happened")
+
+
+def test_a_key_another_process_is_working_out_is_waited_for_not_computed():
+    store, release, started = SharedStore(), threading.Event(), threading.Event()
+    first_calls, second_calls = [], []
+    first = AnswerCache(_held(first_calls, release, started), maxsize=8, shared=Tier(store, "first"))
+    second = AnswerCache(lambda q: second_calls.append(q) or q.upper(), maxsize=8, shared=Tier(store, "second"))
+    results = {}
+    threading.Thread(target=lambda: results.update(first=first("q"))).start()
+    started.wait(5)  # the first process has claimed q and is working it out
+    askers = [threading.Thread(target=lambda n=n: results.update({n: second("q")})) for n in range(5)]
+    for t in askers:
+        t.start()
+    _until(lambda: second.waiting() == 1)  # all five of the second process's askers wait on one key
+    release.set()
+    for t in askers:
+        t.join(10)
+    assert first_calls == ["q"] and second_calls == []
+    assert results == {"first": ("Q", False), **{n: ("Q", True) for n in range(5)}}
+    assert second("q") == ("Q", True)  # now held by the second process itself
+    assert all(keys == [("q",)] for keys in store.peeks)  # one key per look-up, however many askers
+
+
+def test_one_look_up_serves_every_key_a_process_waits_for():
+    store, release = SharedStore(), threading.Event()
+    first = AnswerCache(_held([], release), maxsize=8, shared=Tier(store, "first"))
+    second = AnswerCache(lambda q: pytest.fail("the second process computed"), maxsize=8, shared=Tier(store, "second"))
+    workers = [threading.Thread(target=first, args=(q,)) for q in ("a", "b", "c")]
+    for t in workers:
+        t.start()
+    _until(lambda: len(store.claims) == 3)
+    results = []
+    waiters = [threading.Thread(target=lambda q=q: results.append(second(q))) for q in ("a", "b", "c")]
+    for t in waiters:
+        t.start()
+    _until(lambda: second.waiting() == 3)
+    store.peeks.clear()
+    _until(lambda: store.peeks)
+    assert sorted(store.peeks[-1]) == [("a",), ("b",), ("c",)]
+    release.set()
+    for t in workers + waiters:
+        t.join(10)
+    assert sorted(results) == [("A", True), ("B", True), ("C", True)]
+
+
+def test_a_claim_that_lapses_without_an_answer_is_taken_over():
+    store = SharedStore()
+    dead = AnswerCache(lambda q: pytest.fail("a dead process computes nothing"), maxsize=8, shared=Tier(store, "dead"))
+    assert dead.claim(("q",)) == (None, None) and dead.recall(("q",)) == (None, None)  # claimed, then the process dies
+    calls = []
+    second = AnswerCache(lambda q: calls.append(q) or q.upper(), maxsize=8, shared=Tier(store, "second"))
+    result = []
+    asker = threading.Thread(target=lambda: result.append(second("q")))
+    asker.start()
+    _until(lambda: second.waiting() == 1)
+    assert calls == []  # waiting, not computing, while the claim is live
+    del store.claims[("q",)]  # the claim expires
+    asker.join(10)
+    assert result == [("Q", False)] and calls == ["q"]
+    assert store.values[("q",)] == "Q"
+
+
+def test_a_claim_given_up_is_free_for_another_process_at_once():
+    store = SharedStore()
+    first = AnswerCache(lambda q: q, maxsize=8, shared=Tier(store, "first"))
+    first.claim(("q",))
+    first.recall(("q",))
+    second = Tier(store, "second")
+    assert second.take(("q",)) is False
+    first.release(("q",), RuntimeError("refused"))
+    assert second.take(("q",)) is True
+
+
+def _claimed_and_held(first, second, monkeypatch, question: str):
+    """The first worker working ``question`` out (held until the returned event is set) and the second asking it."""
+    release, started, decide = threading.Event(), threading.Event(), first.decider.decide
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(first.decider, "decide", held)
+    monkeypatch.setattr(second.decider, "decide", lambda *a, **k: pytest.fail("the second worker computed the answer"))
+    out: dict = {}
+    one = threading.Thread(target=lambda: out.update(first=first.work_out(first.prepare(question))))
+    one.start()
+    started.wait(30)
+    two = threading.Thread(target=lambda: out.update(second=second.work_out(second.prepare(question))))
+    two.start()
+    return release, (one, two), out
+
+
+def test_a_question_one_worker_is_working_out_is_answered_to_the_other_from_the_machines_file(machine_bots, monkeypatch):
+    _waits_for_the_first(*machine_bots, monkeypatch)
+
+
+def test_a_question_one_worker_is_working_out_is_answered_to_the_other_through_redis(shared_bots, monkeypatch):
+    _waits_for_the_first(*shared_bots, monkeypatch)
+
+
+def _waits_for_the_first(first, second, monkeypatch) -> None:
+    """The second worker asks what the first is working out: it waits for the first's answer, computing nothing."""
+    release, threads, out = _claimed_and_held(first, second, monkeypatch, "社区综合服务设施每天开放时间不少于多少小时？")
+    _until(lambda: second.answers.waiting() == 1)  # the second waits for the first's claim
+    release.set()
+    for t in threads:
+        t.join(30)
+    (answer, hits), cached = out["first"]
+    (again, again_hits), again_cached = out["second"]
+    assert not cached and again_cached
+    assert again.model_dump(exclude={"latency_ms"}) == answer.model_dump(exclude={"latency_ms"})
+    assert [h.clause.id for h in again_hits] == [h.clause.id for h in hits]
+
+
+def test_a_question_claimed_by_a_worker_that_died_is_worked_out_by_another_after_the_claim_timeout(settings, embedder, tmp_path):
+    from bot.pipeline import PolicyBot
+
+    shared = settings.model_copy(update={"cache_url": f"sqlite:///{tmp_path / 'answers.sqlite'}", "claim_timeout": 0.5})
+    dead, alive = PolicyBot(shared, embedder=embedder), PolicyBot(shared, embedder=embedder)
+    job = dead.prepare("社区综合服务设施每天开放时间不少于多少小时？")
+    assert dead.answers.claim(job.key) == (None, None) and dead.answers.recall(job.key) == (None, None)  # claimed; never answered
+    out = []
+    asker = threading.Thread(target=lambda: out.append(alive.work_out(alive.prepare(job.question))), daemon=True)
+    asker.start()
+    asker.join(60)
+    assert out, "the lapsed claim was never taken over"
+    (answer, _), cached = out[0]
+    assert not cached and answer.found

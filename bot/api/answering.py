@@ -2,7 +2,8 @@
 
 A question whose answer this worker already has, or is already working out for someone else, is
 answered on the event loop; one the shared tier has (``POLICYBOT_CACHE_URL``), after a look-up on a
-small pool of its own. Only a question that must be worked out goes to the worker's
+small pool of its own; one another worker has claimed in the shared tier is waited for (the answer
+cache polls all such questions in one look-up) and counts as no work of this worker. Only a question that must be worked out goes to the worker's
 ``answer_threads`` computing threads, first come first served, and only such work can be refused:
 when the wait it can expect there exceeds ``max_wait_s`` (503 with Retry-After). A burst of cached
 answers thus neither waits behind nor is refused for the uncached work of the same moment, and the
@@ -76,16 +77,33 @@ class Answering:
             return value, True
         if running is not None:  # someone asked first: wait for their answer, holding no thread
             return await asyncio.wrap_future(running), True
+        loop, lapsed = asyncio.get_running_loop(), False
         try:
-            value = await asyncio.get_running_loop().run_in_executor(self._lookups, cache.recall, job.key)
-            if value is None:
+            while True:
+                value, elsewhere = await loop.run_in_executor(self._lookups, cache.recall, job.key)
+                if value is not None:
+                    return value, True
+                if elsewhere is None:
+                    break
+                # Another worker is working it out: wait for its answer (the cache's one batched poll
+                # finds it), neither queued nor counted here. A claim that lapses is taken over.
+                value = await asyncio.wrap_future(elsewhere)
+                if value is not None:
+                    return value, True
+                lapsed = True
+            if not lapsed:  # a question taken over has waited already: it is worked out, not shed
                 self.admit()
         except BaseException as exc:
-            cache.release(job.key, exc)
+            self._release(cache, job.key, exc)
             raise
-        if value is not None:
-            return value, True
         return await self._queue(cache.compute, job.key), False
+
+    def _release(self, cache, key: tuple, exc: BaseException) -> None:
+        """Give the question up (its askers here see ``exc``); its shared claim is dropped off the event loop."""
+        try:
+            self._lookups.submit(cache.release, key, exc)
+        except RuntimeError:  # closing
+            cache.release(key, exc)
 
     async def _queue(self, work: Callable[..., T], *args) -> T:
         self.queued += 1
