@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bot.answer.evidence import Evidence
 from bot.answer.query import understand
 from bot.answer.retrieval import Hit
+from bot.answer.selection import select
 from bot.evaluation import load_gold
 from bot.pipeline import InvalidQuestion
 from bot.text import normalize
@@ -140,3 +142,19 @@ def test_a_partial_quote_finds_a_word_the_clause_writes_longer(bot):
     # 电动车 is written 电动自行车 in the regulation: shared characters still point at the item.
     text = _quoted(bot, "有人把电动车推进楼道里充电，物业条例咋规定的？", "henan-property-regs:a56.k1.x1")
     assert "电动自行车" in text
+
+
+def _candidates(bot, ids: list[str], probabilities: list[float]) -> list[Evidence]:
+    """The clauses ``ids`` as re-ranked candidates with these P(answers)."""
+    clauses = {c.id: c for c in bot.index.clauses if c.id in ids}
+    return [replace(Evidence(Hit(clauses[i], 1.0), 0.2, False, True, True, [], []), rank_p=p) for i, p in zip(ids, probabilities)]
+
+
+@pytest.mark.parametrize(("second", "quoted"), [(0.95, 2), (0.5, 1)])
+def test_a_runner_up_the_ranker_cannot_tell_from_the_best_is_quoted_too(bot, second, quoted):
+    # Two clauses of low word coverage (no coverage margin brings the second in): only the ranker's doubt does.
+    question = "村里有人说两口子不能一块进村委会，这咋处理？"
+    ids = ["henan-villagers-committee-measures:a8.k2", "villagers-committee-law:a13.k3"]
+    evidence = _candidates(bot, ids, [1.0, second])
+    chosen = select(understand(question), evidence, bot.matcher, bot.settings.model_copy(update={"runner_up_ratio": 0.9}))
+    assert [e.hit.clause.id for e in chosen] == ids[:quoted]

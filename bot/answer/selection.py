@@ -17,11 +17,13 @@ def select(query: Query, evidence: list[Evidence], matcher: Matcher, settings: S
     limit = s.max_answer_clauses if query.is_list else 2
     margin = s.multi_margin if query.is_list else s.single_margin
     chosen = [best]
-    covered = matcher.covered(best.words, best.hit.clause.id)
+    if len(evidence) > 1 and evidence[1].numbers_ok and evidence[1].rank_p >= s.runner_up_ratio * best.rank_p:
+        chosen.append(evidence[1])  # the ranker cannot tell the two apart: show both
+    covered = set().union(*(matcher.covered(e.words, e.hit.clause.id) for e in chosen))
     for ev in evidence[1:]:
         if len(chosen) >= limit:
             break
-        if not ev.numbers_ok:
+        if not ev.numbers_ok or ev in chosen:
             continue
         close = ev.coverage >= max(s.min_coverage, best.coverage - margin)
         # A 分别/哪些 question may need a clause for each of its parts: take one that covers
