@@ -20,10 +20,10 @@ def select(query: Query, evidence: list[Evidence], matcher: Matcher, settings: S
     if len(evidence) > 1 and evidence[1].numbers_ok and evidence[1].rank_p >= s.runner_up_ratio * best.rank_p:
         chosen.append(evidence[1])  # the ranker cannot tell the two apart: show both
     covered = set().union(*(matcher.covered(e.words, e.hit.clause.id) for e in chosen))
-    for ev in evidence[1:]:
+    for ev in evidence[len(chosen):]:  # ``chosen`` is still a prefix of ``evidence``
         if len(chosen) >= limit:
             break
-        if not ev.numbers_ok or ev in chosen:
+        if not ev.numbers_ok:
             continue
         close = ev.coverage >= max(s.min_coverage, best.coverage - margin)
         # A 分别/哪些 question may need a clause for each of its parts: take one that covers
