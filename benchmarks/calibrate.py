@@ -50,7 +50,7 @@ DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv
             Path("eval/indep-dev2.jsonl")]
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
-                    "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "other_place", "slot_unfilled",
+                    "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "slot_unfilled",
                     "contrast", "situation", "sentence_best", "sentence_margin")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)

@@ -90,9 +90,9 @@ class Settings(BaseSettings):
     min_coverage: float = Field(0.5, ge=0, le=1, description="A further clause is quoted only above this coverage of the question's words.")
     max_answer_clauses: int = Field(4, ge=1, description="Upper bound on clauses quoted in one answer.")
     single_margin: float = Field(0.05, ge=0, le=1, description="A second clause is quoted when its coverage is this close to the best.")
-    runner_up_ratio: float = Field(1.01, ge=0, le=1.01, description="The ranker's second clause is quoted too when its "
-                                   "P(answers) is at least this share of the best's: the ranker cannot tell them apart, "
-                                   "so the worker sees both (above 1: never).")
+    runner_up_chance: float = Field(0.2, ge=0, le=1, description="The ranker's second clause is quoted too when the ranker "
+                                    "gives it at least this chance of being the better one (it is pairwise: the sigmoid of "
+                                    "the two scores' difference, at most 0.5), so the worker sees both (above 0.5: never).")
     multi_margin: float = Field(0.15, ge=0, le=1, description="The same margin for questions asking for several things (分别/哪些).")
     related_k: int = Field(3, ge=0, le=10, description="Closest clauses shown with a not-found answer, marked as not answering.")
     history_turns: int = Field(4, ge=0, le=20, description="Earlier user turns a follow-up question may lean on.")

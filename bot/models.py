@@ -11,6 +11,8 @@ from bot.text import is_clean_text
 # "未核实": a document a user added, whose level and status no operator has confirmed yet.
 Level = Literal["国家", "省", "市", "未核实"]
 Status = Literal["现行有效", "已修订", "已废止", "未核实"]
+# 上位法优先: a law stands over a province's rules, and those over a city's, where they conflict.
+_AUTHORITY = {"国家": 3, "省": 2, "市": 1}
 
 
 class Document(BaseModel):
@@ -28,7 +30,17 @@ class Document(BaseModel):
     file: str = Field(description="Path of the text, relative to the corpus folder")
     note: str = Field("", description="Provenance remarks: original 文号 text, dates, completeness")
     aliases: list[str] = Field([], description="Names users call it by (规划, 物业管理条例); a question naming one is routed to it")
+    jurisdiction: list[str] = Field([], description="The places it governs: a city's document lists the city and its counties and "
+                                    "districts (许昌市, 禹州市, 魏都区, …), a province's the province; empty: everywhere (national). "
+                                    "A question that asks about another place of those kinds is not answered from it")
     added_by_user: bool = Field(False, description="Added with `policy-bot add`, not one of the curated sources")
+
+
+    def prevails_over(self, other: Document) -> bool:
+        """Whether this document's rule stands over ``other``'s where the two conflict: the higher
+        level (上位法优先), else the later one (新法优先)."""
+        mine, theirs = _AUTHORITY.get(self.level, 0), _AUTHORITY.get(other.level, 0)
+        return mine > theirs or (mine == theirs and self.issued > other.issued)
 
 
 def _clean(values: list[str]) -> list[str]:

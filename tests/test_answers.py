@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer.evidence import Evidence
+from bot.answer.calibrated import sigmoid
+from bot.answer.evidence import Evidence, outside
 from bot.answer.query import understand
 from bot.answer.retrieval import Hit
 from bot.answer.selection import select
@@ -144,17 +145,53 @@ def test_a_partial_quote_finds_a_word_the_clause_writes_longer(bot):
     assert "电动自行车" in text
 
 
-def _candidates(bot, ids: list[str], probabilities: list[float]) -> list[Evidence]:
-    """The clauses ``ids`` as re-ranked candidates with these P(answers)."""
+def _candidates(bot, ids: list[str], scores: list[float]) -> list[Evidence]:
+    """The clauses ``ids`` as re-ranked candidates with these ranker scores (logits)."""
     clauses = {c.id: c for c in bot.index.clauses if c.id in ids}
-    return [replace(Evidence(Hit(clauses[i], 1.0), 0.2, False, True, True, [], []), rank_p=p) for i, p in zip(ids, probabilities)]
+    return [replace(Evidence(Hit(clauses[i], 1.0), 0.2, False, True, True, [], []), rank_score=z, rank_p=sigmoid(z))
+            for i, z in zip(ids, scores)]
 
 
-@pytest.mark.parametrize(("second", "quoted"), [(0.95, 2), (0.5, 1)])
+# Scores 0.2 apart: P(the second is the better one) = sigmoid(-0.2) = .45; 3 apart: .05.
+@pytest.mark.parametrize(("second", "quoted"), [(1.8, 2), (-1.0, 1)])
 def test_a_runner_up_the_ranker_cannot_tell_from_the_best_is_quoted_too(bot, second, quoted):
     # Two clauses of low word coverage (no coverage margin brings the second in): only the ranker's doubt does.
     question = "村里有人说两口子不能一块进村委会，这咋处理？"
     ids = ["henan-villagers-committee-measures:a8.k2", "villagers-committee-law:a13.k3"]
-    evidence = _candidates(bot, ids, [1.0, second])
-    chosen = select(understand(question), evidence, bot.matcher, bot.settings.model_copy(update={"runner_up_ratio": 0.9}))
+    evidence = _candidates(bot, ids, [2.0, second])
+    chosen = select(understand(question), evidence, bot.matcher, bot.settings.model_copy(update={"runner_up_chance": 0.3}))
     assert [e.hit.clause.id for e in chosen] == ids[:quoted]
+
+
+@pytest.mark.parametrize("question", ["郑州市社区综合服务设施覆盖率2025年目标是多少", "洛阳市社区综合服务设施覆盖率目标是多少"])
+def test_a_question_about_another_city_is_refused_as_other_place(bot, question):
+    a = bot.ask(question)
+    assert not a.found and a.reason == "other_place"
+
+
+def test_a_county_of_xuchang_the_texts_never_name_is_answered_from_xuchangs_plan(bot):
+    # 长葛市 occurs in no document; only the catalog's jurisdiction list says it is 许昌's.
+    a = bot.ask("我是长葛市的社区工作者，社区综合服务设施覆盖率2025年目标是多少？")
+    assert a.found and a.citations[0].clause_id.startswith("xc-plan:")
+
+
+@pytest.mark.parametrize(("doc", "question", "foreign"), [
+    ("xc-plan", "郑州市的社区综合服务设施覆盖率目标", True),
+    ("xc-plan", "禹州市的社区综合服务设施覆盖率目标", False),
+    ("xc-plan", "河南省的社区综合服务设施覆盖率目标", True),
+    ("xc-plan", "我在长葛市工作。郑州市的做法在这能用吗？", False),  # one of its own places is named too
+    ("xc-plan", "老城区的社区用房有啥标准？", False),  # 老城区 is tagged a place, but names no jurisdiction
+    ("henan-property-regs", "山东省物业管理条例对业委会任期怎么规定", True),
+    ("henan-property-regs", "郑州市的业委会任期怎么规定", False),
+    ("urban-rc-law", "山东省的居委会每届任期几年", False),  # a law governs everywhere
+])
+def test_a_document_governs_the_places_its_catalog_entry_lists(bot, doc, question, foreign):
+    query = understand(question)
+    places = bot.tokenizer.places
+    assert outside(bot.matcher.documents[doc], places(query.ask), places(query.text)) is foreign
+
+
+def test_where_a_provincial_rule_states_a_figure_the_amended_law_states_otherwise_the_law_leads(bot):
+    # The 2011 Henan measures say 每届任期三年; the law as amended in 2018 says 五年.
+    a = bot.ask("村委会每届任期几年？")
+    assert a.found and a.citations[0].clause_id == "villagers-committee-law:a11.k2"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bot.corpus.ingest import IngestError, add_document, extract_text
 from bot.index.build import sentence_embedding_texts
-from bot.models import Filters
+from bot.models import Document, Filters
 from bot.pipeline import InvalidQuestion, PolicyBot
 
 
@@ -27,6 +27,18 @@ def test_different_figures_in_two_documents_are_both_shown(bot):
     docs = {c.doc_id for c in a.citations}
     assert {"urban-rc-law", "henan-urban-rc-measures"} <= docs
     assert "五至九人" in a.answer and "5至7人" in a.answer and "规定不完全相同" in a.answer
+
+
+@pytest.mark.parametrize(("higher", "lower"), [
+    (("国家", "2018-12-29"), ("省", "2020-06-03")),  # 上位法优先, even over a later provincial rule
+    (("省", "2020-06-03"), ("省", "2011-09-01")),  # 新法优先 at one level
+    (("省", "2011-09-01"), ("市", "2023-03-22")),
+])
+def test_the_higher_level_then_the_later_document_prevails(higher, lower):
+    def doc(level: str, issued: str) -> Document:
+        return Document(id="d", title="t", issuer="i", issued=issued, level=level, source="s", file="f")
+
+    assert doc(*higher).prevails_over(doc(*lower)) and not doc(*lower).prevails_over(doc(*higher))
 
 
 def test_document_filter_limits_citations(bot):

@@ -83,10 +83,14 @@ class CalibratedModel:
         """P(yes) reaches ``threshold`` (default: the calibrated one)."""
         return self.probability(sig) >= (self.threshold if threshold is None else threshold)
 
-    def probability(self, sig: dict[str, float]) -> float:
+    def score(self, sig: dict[str, float]) -> float:
+        """The logit of P(yes); for the ranker, two candidates' difference is the logit of P(the first
+        is the better one)."""
         x = np.array([sig[f] for f in self.features], dtype=np.float64)
-        z = float(((x - self.mean) / self.std) @ self.weights + self.bias)
-        return 1.0 / (1.0 + math.exp(-z))
+        return float(((x - self.mean) / self.std) @ self.weights + self.bias)
+
+    def probability(self, sig: dict[str, float]) -> float:
+        return sigmoid(self.score(sig))
 
     def to_json(self) -> str:
         return json.dumps({
@@ -94,6 +98,10 @@ class CalibratedModel:
             "weights": self.weights.round(6).tolist(), "bias": round(self.bias, 6), "threshold": self.threshold,
             "meta": self.meta,
         }, ensure_ascii=False, indent=1)
+
+
+def sigmoid(z: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * z))  # 1 / (1 + e^-z), without overflow for large |z|
 
 
 def fit(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

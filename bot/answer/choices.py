@@ -19,11 +19,10 @@ import re
 from dataclasses import dataclass
 
 from bot.answer.evidence import Evidence, Matcher
-from bot.answer.figures import figure_values, normalize_figures
+from bot.answer.figures import FRAME_CHARS, PHRASE, figure_values, normalize_figures
 from bot.answer.query import Choice
 from bot.models import Clause
 
-_PHRASE = re.compile(r"[，,。；;：:、]")
 _SENTENCE = re.compile(r"[。；;]")
 # Denials and prohibitions: an option that has one where its clause has none (or the reverse) says
 # the opposite of the text.
@@ -57,7 +56,7 @@ def _phrases(clause: Clause) -> list[str]:
         header = [h.strip() for h in clause.context.split("|")]
         cells = [c.strip() for c in clause.text.split("|")]
         return [normalize_figures(f"{cells[1]} {h} {v}") for h, v in zip(header[2:], cells[2:])]
-    return [p for p in _PHRASE.split(normalize_figures(clause.context + "，" + clause.text)) if p]
+    return [p for p in PHRASE.split(normalize_figures(clause.context + "，" + clause.text)) if p]
 
 
 def _figures(text: str) -> set[str]:
@@ -70,7 +69,7 @@ def _windows(text: str, size: int) -> list[str]:
     option of ``size`` phrases states one such run)."""
     out = []
     for sentence in (s for s in _SENTENCE.split(text) if s):
-        phrases = [p for p in _PHRASE.split(sentence) if p]
+        phrases = [p for p in PHRASE.split(sentence) if p]
         for n in (size, size + 1):
             out += ["，".join(phrases[i : i + n]) for i in range(max(len(phrases) - n + 1, 1))]
     return out or [text]
@@ -86,7 +85,7 @@ def judge(option: str, ev: Evidence, matcher: Matcher) -> Verdict:
     # most of its words. A distractor borrows words from all over a clause ("市县党委书记…直接责任人"
     # from "市县党委书记要履行第一责任人职责，…乡镇党委书记要履行好直接责任人职责"); the statement it
     # twists is one part.
-    size = len([p for p in _PHRASE.split(opt) if p])
+    size = len([p for p in PHRASE.split(opt) if p])
     support, near = max((matcher.coverage(words, w), w) for w in _windows(text, size))
     mine, theirs = _figures(opt), _figures(near)
     conflict = bool(mine - theirs) and bool(theirs)
@@ -98,20 +97,24 @@ def judge(option: str, ev: Evidence, matcher: Matcher) -> Verdict:
     return Verdict(support, conflict, ev)
 
 
-def decide(choice: Choice, evidence: list[Evidence], matcher: Matcher, depth: int = 5) -> tuple[str | None, Evidence | None]:
+def decide(choice: Choice, evidence: list[Evidence], matcher: Matcher, named: set[str] = frozenset(),
+           depth: int = 5) -> tuple[str | None, Evidence | None]:
     """The letter(s) of the options the text supports (or, for a negative stem, contradicts), and the
     clause that decides; ``(None, None)`` when the text does not decide. ``evidence``: every ranked
-    candidate (each option's own search included); phrases are looked for in the top ``depth``."""
-    letter, deciding = _verbatim(choice, evidence, matcher, depth)
+    candidate (each option's own search included); phrases are looked for in the top ``depth``;
+    ``named``: the documents the stem names (what they say is what is asked)."""
+    letter, deciding = _verbatim(choice, evidence, matcher, named, depth)
     if letter is not None:
         return letter, deciding
     return _sentences(choice, evidence, matcher)
 
 
-def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, depth: int) -> tuple[str | None, Evidence | None]:
+def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, named: set[str],
+              depth: int) -> tuple[str | None, Evidence | None]:
     """Options that are phrases of the text, found verbatim in a clause's phrases."""
     options = {letter: normalize_figures(text) for letter, text in choice.options.items()}
     support: dict[str, tuple[int, float, Evidence]] = {}
+    frames: dict[str, set[str]] = {}  # what each option's phrases say before it ("村民委员会每届任期")
     for rank, ev in enumerate(evidence[:depth]):
         phrases = _phrases(ev.hit.clause)
         for letter, option in options.items():
@@ -121,6 +124,7 @@ def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, depth:
             if holding:
                 fit = max(sum(matcher.weight(w) for w in ev.words if matcher.matches(w, p)) for p in holding)
                 support[letter] = (rank, fit, ev)
+                frames[letter] = {f for p in holding if len(f := p[: p.index(option)]) >= FRAME_CHARS}
     if choice.negative:
         missing = [letter for letter in options if letter not in support]
         if len(missing) == 1 and support:
@@ -134,6 +138,14 @@ def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, depth:
     (letter, (rank, fit, ev)), rest = ranked[0], ranked[1:]
     if rest and rest[0][1][0] == rank and rest[0][1][1] == fit:
         return None, None
+    if named:  # the stem names the document it asks about ("按照许昌市规划…"): what that one says
+        return letter, ev
+    # Two documents state one rule with different values (a 2011 provincial "每届任期三年" against the
+    # law's "每届任期五年" as amended in 2018): the rule that prevails decides.
+    for other, (_, _, rival) in rest:
+        if frames[letter] & frames[other] and matcher.documents[rival.hit.clause.doc_id].prevails_over(
+                matcher.documents[ev.hit.clause.doc_id]):
+            letter, ev = other, rival
     return letter, ev
 
 

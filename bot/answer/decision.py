@@ -89,7 +89,10 @@ class Decider:
         if d.reason is None and d.choice is None:  # an exam question whose option the text decides is answered
             sig = signals(query, d.chosen[0], d.evidence)
             if not self._refusal.says_yes(sig, self._threshold):
-                return replace(d, chosen=[], reason=refusal_reason(sig), choice=None)
+                # The ask names a place some candidates' documents do not govern (they were put last):
+                # that, not the signal, is why nothing answers.
+                reason = "other_place" if any(e.outside for e in d.evidence) else refusal_reason(sig)
+                return replace(d, chosen=[], reason=reason, choice=None)
         return d
 
     def consider(self, query: Query, top_k: int, docs: frozenset[str] | None, lexical_only: bool = False,
@@ -97,12 +100,14 @@ class Decider:
         """The decision before the refusal model weighs in: only rules that cannot be wrong refuse.
         ``lexical_only``: from BM25 alone; ``weighing``: what another search of the question worked out already."""
         evidence, routed = self.candidates(query, top_k, docs, lexical_only, weighing)
-        ranked = rerank(query, evidence, self.ranker, routed, self._s.primary_doc)
+        # A clause whose document does not govern the place asked about (郑州市 against 许昌's plan) comes
+        # last and is never quoted beside one that does; if it is the best there is, ``hard_reason`` refuses.
+        ranked = sorted(rerank(query, evidence, self.ranker, routed, self._s.primary_doc), key=lambda e: e.outside)
         evidence = ranked[:top_k]
-        chosen = select(query, evidence, self._matcher, self._s)
+        chosen = select(query, [e for e in evidence if not e.outside] or evidence, self._matcher, self._s, routed)
         letter = None
         if query.choice:
-            letter, deciding = decide_choice(query.choice, ranked, self._matcher)
+            letter, deciding = decide_choice(query.choice, ranked, self._matcher, routed)
             if deciding is not None:
                 chosen = [deciding] + [e for e in chosen if e is not deciding][:1]
         reason = hard_reason(query, chosen[0] if chosen else None)

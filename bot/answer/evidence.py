@@ -47,11 +47,34 @@ class Evidence:
     unknown: list[str]
     years_ok: bool = True
     ask_coverage: float = 0.0
-    ask_unknown: list[str] = field(default_factory=list)
     contrast: bool = False
     delegates: bool = False
-    level: str = ""  # the level of the clause's document (国家, 省, 市): where its rules apply
+    outside: bool = False  # the ask is about a place the clause's document does not govern (``outside``)
     rank_p: float = 0.0
+    rank_score: float = 0.0  # the ranker's logit: rank_p = sigmoid(rank_score)
+
+
+# Where a document's rules stop. Written by hand: no library knows which places a Chinese policy
+# document governs; the catalog lists them (``Document.jurisdiction``) and jieba tags place names.
+_ADMINISTRATIVE = ("省", "市", "县")  # the kinds of place a question may be about; 老城区 and 新区 are tagged as places too
+
+
+def _stem(place: str) -> str:
+    return place[:-1] if len(place) > 2 and place[-1] in "省市县区" else place
+
+
+def outside(doc: Document, asked_places: list[str], places: list[str]) -> bool:
+    """Whether the ask is about another jurisdiction than ``doc``'s: it names a province, or a city or
+    county where the document lists places of that kind (郑州市 against 许昌's list), not among them,
+    and the question names none of the document's own places (许昌, 禹州市). National documents
+    (no list) govern everywhere."""
+    if not doc.jurisdiction:
+        return False
+    own = {_stem(p) for p in doc.jurisdiction}
+    if any(_stem(p) in own for p in places):
+        return False
+    kinds = {"省"} | {p[-1] for p in doc.jurisdiction}
+    return any(len(p) > 2 and p[-1] in _ADMINISTRATIVE and p[-1] in kinds for p in asked_places)
 
 
 class Matcher:
@@ -163,11 +186,12 @@ class Matcher:
         """The question's words and the documents it names, worked out once for every search of it."""
         words = self.topic_words(query)
         ask_words = self.words(query.ask) if query.ask != query.topic else words
-        unknown = {w for w in dict.fromkeys(words + ask_words) if len(w) > 1 and not self.known(w)}
+        unknown = [w for w in words if len(w) > 1 and not self.known(w)]
         ask = normalize(query.ask)
         asked_groups = [pair for pair in self._contrasts if pair[0] in ask]
-        return Weighing(self, query, words, [w for w in words if w in unknown], self.routed_documents(query.text),
-                        ask_words, [w for w in ask_words if w in unknown], asked_groups)
+        asked_places, places = self._tok.places(query.ask), self._tok.places(query.text)
+        foreign = {d for d, doc in self.documents.items() if outside(doc, asked_places, places)}
+        return Weighing(self, query, words, unknown, self.routed_documents(query.text), ask_words, asked_groups, foreign)
 
     def salient(self, text: str, n: int = 5) -> list[str]:
         """The ``n`` rarest content words of ``text`` (nouns, verbs, terms; rarest by IDF, a word the
@@ -227,8 +251,8 @@ class Weighing:
     unknown: list[str]
     routed: set[str]
     ask_words: list[str] = field(default_factory=list)
-    ask_unknown: list[str] = field(default_factory=list)
     asked_groups: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    foreign: set[str] = field(default_factory=set)  # the documents that do not govern the place asked about
     _seen: dict[str, Evidence] = field(default_factory=dict)
 
     def evidence(self, hits: list[Hit]) -> list[Evidence]:
@@ -252,9 +276,8 @@ class Weighing:
             words=self.words,
             unknown=self.unknown,
             ask_coverage=coverage if self.ask_words is self.words else m.coverage(self.ask_words, hay),
-            ask_unknown=self.ask_unknown,
             contrast=m.contrasted(self.asked_groups, c.id),
             delegates=delegating,
-            level=m.documents[c.doc_id].level,
+            outside=c.doc_id in self.foreign,
         )
         return e

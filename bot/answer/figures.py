@@ -99,6 +99,28 @@ def answers_unit(text: str, unit_class: str) -> bool:
     return bool(units_in(text) & set(UNIT_CLASSES[unit_class]))
 
 
+# Phrases of a clause, and how much of one before a figure (or an option) makes it a statement two
+# documents can both make ("村民委员会每届任期" 三年 / 五年).
+PHRASE = re.compile(r"[，,。；;：:、]")
+FRAME_CHARS = 4
+
+
+def conflict(a: str, b: str) -> bool:
+    """Whether two texts state one thing with different figures: a phrase that begins alike (at least
+    ``FRAME_CHARS`` characters) before a figure with a unit, and another figure after it."""
+    sa, sb = _statements(a), _statements(b)
+    return any(sa[frame] != sb[frame] for frame in sa.keys() & sb.keys())
+
+
+def _statements(text: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for phrase in PHRASE.split(normalize_figures(text)):
+        for m in FIGURE.finditer(phrase):
+            if m.start() >= FRAME_CHARS and m.group(2):
+                out.setdefault(phrase[: m.start()], set()).add(m.group(0))
+    return out
+
+
 def figure_values(text: str) -> set[str]:
     """Figures with their units, in matching form ("八小时" -> "8小时")."""
     return {n + u for n, u in FIGURE.findall(normalize_figures(text))}

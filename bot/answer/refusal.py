@@ -1,8 +1,8 @@
 """Deciding whether the best evidence answers the question, or the bot must say "not found".
 
-Hard rules only where they cannot be wrong (no Chinese, an instruction, nothing retrieved).
-Everything that can misfire on a worker's wording (a number the clause lacks, another place, a
-figure of another kind or none, the other group of a pair) is a signal that one calibrated
+Hard rules only where they cannot be wrong (no Chinese, an instruction, nothing retrieved, a place
+no candidate's document governs by the catalog's jurisdictions). Everything that can misfire on a
+worker's wording (a number the clause lacks, a figure of another kind or none, the other group of a pair) is a signal that one calibrated
 logistic model weighs with the rest, because no single rule or score threshold separates
 answerable from unanswerable questions here. The same kind of model, over the lexical signals only, is the gate
 that lets BM25's answer stand without the dense search (``bot.answer.decision``). Both are fitted on the
@@ -12,7 +12,6 @@ dev splits by ``benchmarks/calibrate.py`` and shipped in ``bot/data``; test spli
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from bot.answer.calibrated import CalibratedModel
@@ -23,14 +22,10 @@ from bot.answer.rerank import RANK_FEATURES
 # What ``signals`` measures; a model names the ones it weighs (the ranker: ``RANK_FEATURES``).
 SIGNALS = (
     "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
-    "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok", "other_place",
+    "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok",
     "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled", "sentence_best",
     "sentence_margin",
 )
-
-# An unknown word that names a place (郑州市, 洛阳市) may point at another jurisdiction (``_outside``).
-_PLACE = re.compile(r"\w{2,}[市省县]")
-
 
 def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
     """How well the best clause answers ``query``, by every measure a model may weigh."""
@@ -55,7 +50,6 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "rank_margin": best.rank_p - max((e.rank_p for e in evidence if e is not best), default=0.0),
         "ask_coverage": best.ask_coverage,
         "numbers_ok": float(best.numbers_ok),
-        "other_place": float(any(_outside(w, best.level) for w in best.ask_unknown if _PLACE.fullmatch(w))),
         **{name: float(fired) for name, fired in slots.items()},
         # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
         "slot_unfilled": float(any(slots.values())),
@@ -67,16 +61,9 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
     }
 
 
-def _outside(place: str, level: str) -> bool:
-    """Whether a place the corpus never names lies outside where a document of ``level`` applies: a
-    city's rules (许昌) do not speak for 郑州市 or another province, a province's (河南) not for
-    山东省; national ones apply everywhere."""
-    return level == "市" or (level == "省" and place.endswith("省"))
-
-
 # A refusal by the model is named by the first of these signals that fired (what the user, the
 # question log and eval see); "low_confidence" when none did.
-_REASONS = (("other_place", "other_place"), ("year_missing", "unmatched_number"), ("unit_missing", "unmatched_unit"),
+_REASONS = (("year_missing", "unmatched_number"), ("unit_missing", "unmatched_unit"),
             ("figure_missing", "no_figure"), ("contrast", "other_group"))
 
 
@@ -99,6 +86,8 @@ def hard_reason(query: Query, best: Evidence | None) -> str | None:
         return "instruction"
     if best is None:
         return "no_match"
+    if best.outside:  # no candidate's document governs the place asked about
+        return "other_place"
     return None
 
 

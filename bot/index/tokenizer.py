@@ -104,6 +104,10 @@ class ChineseTokenizer:
         return [w for w, tag in self._tagger.lcut(normalize(text), HMM=False)
                 if tag[:1] in _CONTENT_TAGS and tag != "ns" and len(w) > 1 and w not in self.stopwords and _WORD.search(w)]
 
+    def places(self, text: str) -> list[str]:
+        """The place names of ``text`` (jieba's ``ns`` tag): 许昌市, 郑州市, 魏都区, 河南."""
+        return [w for w, tag in self._tagger.lcut(normalize(text), HMM=False) if tag == "ns"]
+
     def expand(self, query: str) -> str:
         """The query with the official wording of its colloquial terms appended."""
         q = normalize(query)
