@@ -78,7 +78,7 @@ def main() -> None:
     # Calibration looks at both searches' decisions itself (and the models may not exist yet for a
     # newly calibrated embedder: the default's stand in, refitted here before they are used).
     bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}),
-                    refusal=load_model(None, "refusal.json"), ranker=load_model(None, "ranker.json"))
+                    refusal=_stand_in("refusal.json"), ranker=_stand_in("ranker.json"))
     args.fit += args.extra
     gold = [g for path in args.fit for g in load_gold(path)]
     adapter, unseen = fit_adapter(bot, gold) if bot.settings.query_adapter else (None, [None] * len(gold))
@@ -100,6 +100,15 @@ def main() -> None:
         (args.out / f"{name}.json").write_text(model.to_json() + "\n", encoding="utf-8")
         print(f"{name}: " + ", ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
         print(f"  threshold {model.threshold:.2f}: {model.meta} -> {args.out / f'{name}.json'}")
+
+
+def _stand_in(name: str) -> CalibratedModel:
+    """The shipped model, or a neutral one when it weighs signals since renamed: either is only a
+    placeholder, refitted here before it is used."""
+    try:
+        return load_model(None, name)
+    except ValueError:
+        return CalibratedModel((), np.zeros(0), np.ones(0), np.zeros(0), 0.0, 0.5, {})
 
 
 def _shown(path: Path) -> str:

@@ -307,3 +307,25 @@ def test_report_grouping_of_twelve_thousand_distinct_questions_is_near_linear():
     groups = usage.group_similar(questions)
     assert time.perf_counter() - t0 < 20  # the quadratic grouping took 65 s; this takes well under 1 s
     assert sum(map(len, groups)) == 12_000
+
+
+def test_serve_gives_each_worker_its_share_of_the_cores_for_every_thread_pool(settings, bot, tmp_path):
+    # Two workers whose encoder, FAISS and BLAS pools each took every core would contend for them.
+    from bot.cli.serving import default_workers
+
+    env = {"POLICYBOT_INDEX_DIR": str(settings.index_dir), "POLICYBOT_CORPUS_DIR": str(settings.corpus_dir),
+           "POLICYBOT_DATABASE_URL": f"sqlite:///{tmp_path}/log.sqlite3", "POLICYBOT_RELOAD_INTERVAL": "0"}
+    with pytest.MonkeyPatch.context() as mp:  # as on a machine where nobody set them
+        for k in ("OMP_NUM_THREADS", "POLICYBOT_EMBED_THREADS"):
+            mp.delenv(k, raising=False)
+        proc, _ = _serve(env)
+    try:
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        environs = [dict(kv.split("=", 1) for kv in open(f"/proc/{pid}/environ").read().split("\0") if "=" in kv)
+                    for pid in workers]
+        share = str(max(1, default_workers() // 2))
+        served = [e for e in environs if "POLICYBOT_INDEX_DIR" in e]
+        assert served and all(e.get("OMP_NUM_THREADS") == share and e.get("POLICYBOT_EMBED_THREADS") == share for e in served)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

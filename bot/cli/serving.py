@@ -35,8 +35,12 @@ def serve(
                    "use --workers 1, or a Milvus server (POLICYBOT_MILVUS_URI=http://host:19530) for several workers")
     workers = workers or (1 if milvus_lite else default_workers())
     if workers > 1:
-        # One embedding engine per worker process: split the cores instead of oversubscribing them.
-        os.environ.setdefault("POLICYBOT_EMBED_THREADS", str(max(1, default_workers() // workers)))
+        # One embedding engine per worker process: split the cores instead of oversubscribing them,
+        # and the same share for every OpenMP/BLAS pool a worker loads (FAISS, numpy): threads of
+        # several workers' pools contending for the same cores spin instead of answering.
+        share = str(max(1, default_workers() // workers))
+        os.environ.setdefault("POLICYBOT_EMBED_THREADS", share)
+        os.environ.setdefault("OMP_NUM_THREADS", share)
         if not settings.cache_url and settings.answer_cache_size:
             # The workers share answers through a file beside the index: a question is worked out once.
             os.environ["POLICYBOT_CACHE_URL"] = f"sqlite:///{(settings.index_dir / 'answers.sqlite').resolve()}"

@@ -79,7 +79,8 @@ class ClauseTable(Sequence[Clause]):
     def field(self, i: int, name: str) -> str:
         """One string field of the clause at ``i``, without making the clause."""
         k = i * len(_FIELDS) + _COLUMN[name]
-        return self._buffer[self._offsets[k] : self._offsets[k + 1]].tobytes().decode("utf-8")
+        a, b = self._offsets[k : k + 2]  # one read of the mapped offsets, not two
+        return self._buffer[a:b].tobytes().decode("utf-8")
 
     def column(self, name: str) -> list[str]:
         """One string field of every clause, in position order."""
@@ -113,16 +114,21 @@ class ClausePositions(Mapping[str, int]):
 
     def __init__(self, table: ClauseTable) -> None:
         self._table, self._by_id = table, table._by_id
+        # A question's candidates are looked up again and again (their texts, their evidence): the
+        # last few thousand positions are kept, as the table keeps its clauses.
+        self._find = functools.lru_cache(maxsize=_RECENT)(self._search)
 
     def _id(self, j: int) -> str:
         return self._table.field(int(self._by_id[j]), "id")
 
     def __getitem__(self, clause_id: str) -> int:
-        if isinstance(clause_id, str):
-            j = bisect.bisect_left(range(len(self._by_id)), clause_id, key=self._id)
-            if j < len(self._by_id) and self._id(j) == clause_id:
-                return int(self._by_id[j])
+        if isinstance(clause_id, str) and (i := self._find(clause_id)) is not None:
+            return i
         raise KeyError(clause_id)
+
+    def _search(self, clause_id: str) -> int | None:
+        j = bisect.bisect_left(range(len(self._by_id)), clause_id, key=self._id)
+        return int(self._by_id[j]) if j < len(self._by_id) and self._id(j) == clause_id else None
 
     def __iter__(self) -> Iterator[str]:
         return (self._table.field(i, "id") for i in range(len(self._table)))
