@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer.calibrated import sigmoid
 from bot.answer.evidence import Evidence, outside
 from bot.answer.query import understand
 from bot.answer.retrieval import Hit
@@ -148,7 +147,7 @@ def test_a_partial_quote_finds_a_word_the_clause_writes_longer(bot):
 def _candidates(bot, ids: list[str], scores: list[float]) -> list[Evidence]:
     """The clauses ``ids`` as re-ranked candidates with these ranker scores (logits)."""
     clauses = {c.id: c for c in bot.index.clauses if c.id in ids}
-    return [replace(Evidence(Hit(clauses[i], 1.0), 0.2, False, True, True, [], []), rank_score=z, rank_p=sigmoid(z))
+    return [replace(Evidence(Hit(clauses[i], 1.0), 0.2, False, True, True, [], []), rank_score=z)
             for i, z in zip(ids, scores)]
 
 

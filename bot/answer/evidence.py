@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.answer.calibrated import sigmoid
 from bot.answer.figures import answers_unit, delegates
 from bot.answer.query import Query
 from bot.answer.retrieval import Hit
@@ -50,8 +51,12 @@ class Evidence:
     contrast: bool = False
     delegates: bool = False
     outside: bool = False  # the ask is about a place the clause's document does not govern (``outside``)
-    rank_p: float = 0.0
-    rank_score: float = 0.0  # the ranker's logit: rank_p = sigmoid(rank_score)
+    rank_score: float = 0.0  # the ranker's score: two candidates' difference is the logit of P(the first is better)
+
+    @property
+    def rank_p(self) -> float:
+        """The ranker's P(answers): the sigmoid of its score."""
+        return sigmoid(self.rank_score)
 
 
 # Where a document's rules stop. Written by hand: no library knows which places a Chinese policy
@@ -189,8 +194,10 @@ class Matcher:
         unknown = [w for w in words if len(w) > 1 and not self.known(w)]
         ask = normalize(query.ask)
         asked_groups = [pair for pair in self._contrasts if pair[0] in ask]
-        asked_places, places = self._tok.places(query.ask), self._tok.places(query.text)
-        foreign = {d for d, doc in self.documents.items() if outside(doc, asked_places, places)}
+        foreign = set()
+        if asked_places := self._tok.places(query.ask):  # most asks name no place: nothing to weigh
+            places = self._tok.places(query.text)
+            foreign = {d for d, doc in self.documents.items() if outside(doc, asked_places, places)}
         return Weighing(self, query, words, unknown, self.routed_documents(query.text), ask_words, asked_groups, foreign)
 
     def salient(self, text: str, n: int = 5) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from bot.answer.calibrated import CalibratedModel, sigmoid
+from bot.answer.calibrated import CalibratedModel
 from bot.answer.evidence import Evidence
 from bot.answer.query import Query
 
@@ -49,10 +49,10 @@ def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], 
 
 
 def rerank(query: Query, evidence: list[Evidence], model: CalibratedModel, routed: set[str], primary_doc: str) -> list[Evidence]:
-    """``evidence`` ordered by the ranker's P(answers), each with its ``rank_p`` set."""
+    """``evidence`` ordered by the ranker's P(answers), each with its ``rank_score`` set."""
     if not evidence:
         return evidence
     top = max(e.hit.score for e in evidence)
     scores = [model.score(candidate_features(query, e, top, routed, primary_doc)) for e in evidence]
-    scored = [replace(e, rank_score=z, rank_p=sigmoid(z)) for e, z in zip(evidence, scores)]
+    scored = [replace(e, rank_score=z) for e, z in zip(evidence, scores)]
     return sorted(scored, key=lambda e: -e.rank_p)
