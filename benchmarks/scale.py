@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make_corpus(out: Path, n_docs: int, seed: int = 7) -> int:
     """Write ``n_docs`` synthetic regulations (~25 KB each) and a catalog; returns bytes written."""
-    from bot.corpus.catalog.catalog import load_catalog, read_text
-    from bot.corpus.catalog.chunking import parse_clauses
+    from bot.corpus.catalog import load_catalog, read_text
+    from bot.corpus.chunking import parse_clauses
 
     from bot.text import sentence_spans
 
