@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bot.answer.calibrated import fit_pairwise
+from bot.answer.query import understand
 
 
 def test_a_number_that_only_describes_the_case_does_not_refuse_the_ask(bot):
@@ -24,6 +25,14 @@ def test_a_clause_on_the_other_group_of_a_pair_is_a_contrast(bot):
     urban, both = "xc-plan:b1.r2", "central-community-governance-2017:s4.c2.t1.x1"  # 城市 row; 城乡 clause
     assert m.contrasted(pairs, urban)
     assert not m.contrasted(pairs, both)
+
+
+def test_an_ask_that_names_both_groups_of_a_pair_contrasts_neither(bot):
+    m = bot.matcher
+    weighing = m.weigh(understand("农村和城市社区综合服务设施覆盖率目标分别是多少"))
+    assert not weighing.asked_groups
+    assert not m.contrasted(weighing.asked_groups, "xc-plan:b1.r2")  # the 城市 row answers half of it
+    assert m.weigh(understand("农村社区综合服务设施覆盖率目标是多少")).asked_groups
 
 
 def test_an_exam_statement_contradicting_the_text_is_the_wrong_one(bot):

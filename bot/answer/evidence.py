@@ -194,6 +194,9 @@ class Matcher:
         unknown = [w for w in words if len(w) > 1 and not self.known(w)]
         ask = normalize(query.ask)
         asked_groups = [pair for pair in self._contrasts if pair[0] in ask]
+        # An ask that names both groups of a pair ("农村和城市…分别是多少") is about either of them.
+        both = {group for mine, other, _ in asked_groups if other in ask for group in (mine, other)}
+        asked_groups = [pair for pair in asked_groups if pair[0] not in both]
         foreign = set()
         if asked_places := self._tok.places(query.ask):  # most asks name no place: nothing to weigh
             places = self._tok.places(query.text)

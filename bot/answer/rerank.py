@@ -1,9 +1,10 @@
 """Re-ranking candidates by a model fitted on labelled questions.
 
 Each candidate clause is described by what the searches and the question say about it (each
-retriever's rank and score, the rank in the search of the ask alone, how close its best sentence is, coverage of the question's
-and of the ask's words, a figure of the asked kind, the document named or the primary one); a
-logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits and the shared train
+retriever's rank and score, the rank in the search of the ask alone, how close its best sentence
+is, coverage of the question's and of the ask's words, a figure of the asked kind, the document
+named or the primary one; the search measures once more for a question that tells a case first);
+a logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits and the shared train
 questions turns that into P(the clause answers), and candidates are ordered by it. The weights are
 data (``bot/data/ranker.json``), not code.
 """
@@ -17,17 +18,24 @@ from bot.answer.calibrated import CalibratedModel
 from bot.answer.evidence import Evidence
 from bot.answer.query import Query
 
-RANK_FEATURES = (
+_MEASURES = (
     "fused", "bm25_rr", "dense_rr", "dense_sim", "bm25_log", "ask_rr", "coverage", "ask_coverage",
     "unit_fit", "figure_fit", "numbers_ok", "routed", "primary", "contrast", "sentence_rr", "sentence_whole",
     "sentence_best",
 )
+# The same measures again for a question that tells a case first (0 otherwise): there the whole
+# question's words are mostly the case's, so a clause's coverage and ranks in the whole question's
+# searches say less, and the ask's more, than for a bare question. A linear model can only weigh
+# them differently if they are separate features.
+_CASE_MEASURES = ("fused", "bm25_rr", "dense_rr", "coverage", "ask_rr", "ask_coverage", "sentence_rr", "sentence_whole",
+                  "sentence_best")
+RANK_FEATURES = _MEASURES + tuple(f"case_{name}" for name in _CASE_MEASURES)
 
 
 def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], primary_doc: str) -> dict[str, float]:
     """What is known about one candidate for ``query``; ``top``: the best fused score among them."""
     h, doc = e.hit, e.hit.clause.doc_id
-    return {
+    features = {
         "fused": h.score / (top or 1.0),
         "bm25_rr": 1.0 / h.bm25_rank if h.bm25_rank else 0.0,
         "dense_rr": 1.0 / h.dense_rank if h.dense_rank else 0.0,
@@ -46,6 +54,8 @@ def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], 
         "sentence_whole": h.sentence_whole,
         "sentence_best": h.sentence_best,
     }
+    case = float(bool(query.situation))
+    return features | {f"case_{name}": case * features[name] for name in _CASE_MEASURES}
 
 
 def rerank(query: Query, evidence: list[Evidence], model: CalibratedModel, routed: set[str], primary_doc: str) -> list[Evidence]:
