@@ -43,6 +43,12 @@ def test_list_questions_with_ji_do_not_ask_for_a_number(question):
     ("村委会由几个人组成？", "people"),
     ("社区综合服务设施每天最少几个钟头？", "hours"),
     ("选民名单要提前多少天公布？", "days"),
+    ("村委会主任每月工资多少？", "money"),
+    ("社区工作者的月工资最低是多少？", "money"),
+    ("遛狗不拴绳罚多少？", "money"),
+    ("罚款的上限是多少？", "money"),
+    ("工资多少天发一次？", "days"),
+    ("补贴有多少项？", "count"),
 ])
 def test_figure_questions_name_the_unit_they_ask_for(question, unit):
     q = understand(question)

@@ -9,7 +9,7 @@ are left as built. It is ridge regression towards the identity (scikit-learn, at
     W = argmin ||Q W - C||^2 + alpha ||W - I||^2
 
 so with little data it stays close to the raw embedding. ``benchmarks/calibrate.py`` fits it on
-the dev splits and the shared train questions (``alpha`` by question-grouped cross-validation of
+the dev splits (``alpha`` by question-grouped cross-validation of
 dense hit@k) and ships it as data (``bot/data/adapter.npz``), one per embedder; serving needs numpy
 only. Without a shipped adapter, for another embedder or another dimension, questions are embedded
 as before.

@@ -36,8 +36,10 @@ _FIGURE = re.compile(
 # The unit a figure question names ("多少钱", "几名", "几点"): the evidence must carry a figure of that kind.
 _ASKED_UNIT = (
     # Pay, allowances, fees and fines are sums of money however the ask goes on ("工资最低是多少", "罚多少").
-    (re.compile(r"多少钱|多少元|多少万|多少\w{0,4}费|(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款|罚)"
-                r"(?:标准)?(?:最低|最高|一般)?(?:是|为|能|给|有|得)?多少"), "money"),
+    # Not when another unit follows 多少 ("工资多少天发一次", "罚多少分"), nor 处罚/惩罚/罚则.
+    (re.compile(r"多少钱|多少元|多少万|多少\w{0,4}费|(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款|(?<![处惩])罚(?!则))"
+                r"(?:的)?(?:标准|上限|下限|最低|最高|一般)?(?:是|为|能给|能|给|有|得|可以)?多少(?![个天日年月人名项种类档级次分号岁户小])"),
+     "money"),
     (re.compile(r"(?:多少|几)(?:个)?(?:学时|课时|小时|钟头)"), "hours"),
     (re.compile(r"几点"), "clock"),
     (re.compile(r"多大年纪|多少岁|几岁|多大岁数|年龄(?:上限|下限)?(?:是)?多少"), "age"),

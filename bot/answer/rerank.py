@@ -4,8 +4,8 @@ Each candidate clause is described by what the searches and the question say abo
 retriever's rank and score, the rank in the search of the ask alone, how close its best sentence
 is, coverage of the question's and of the ask's words, a figure of the asked kind, the document
 named or the primary one; the search measures once more for a question that tells a case first);
-a logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits and the shared train
-questions turns that into P(the clause answers), and candidates are ordered by it. The weights are
+a logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits turns that into
+P(the clause answers), and candidates are ordered by it. The weights are
 data (``bot/data/ranker.json``), not code.
 """
 
