@@ -24,9 +24,9 @@ _MEASURES = (
     "sentence_best",
 )
 # The same measures again for a question that tells a case first (0 otherwise): there the whole
-# question's words are mostly the case's, so a clause's coverage and ranks in the whole question's
-# searches say less, and the ask's more, than for a bare question. A linear model can only weigh
-# them differently if they are separate features.
+# question's words are mostly the case's, so a clause's ranks in the whole question's searches may
+# count for less, and in the ask's for more, than for a bare question. A linear model can only
+# weigh them differently if they are separate features; the fit decides how.
 _CASE_MEASURES = ("fused", "bm25_rr", "dense_rr", "coverage", "ask_rr", "ask_coverage", "sentence_rr", "sentence_whole",
                   "sentence_best")
 RANK_FEATURES = _MEASURES + tuple(f"case_{name}" for name in _CASE_MEASURES)
