@@ -93,3 +93,14 @@ def test_calibration_holds_out_questions_that_share_a_clause_together():
     assert set(folds) == set(relevant)
     assert folds[0] == folds[1] == folds[2]
     assert set(folds.values()) == set(range(FOLDS))
+
+
+def test_the_refusal_threshold_is_the_centre_of_a_broad_top_not_a_lone_ripple():
+    from benchmarks.calibrate import THRESHOLDS, _smoothed
+
+    # A broad top around 0.40 and, higher by a hair, a one-step ripple at 0.70.
+    curve = 0.80 - 0.5 * (THRESHOLDS - 0.40) ** 2
+    curve[np.flatnonzero(np.isclose(THRESHOLDS, 0.70))] = curve.max() + 0.001
+    assert np.isclose(THRESHOLDS[int(np.argmax(curve))], 0.70)
+    assert np.isclose(THRESHOLDS[int(np.argmax(_smoothed(curve)))], 0.40)
+    assert len(_smoothed(curve)) == len(THRESHOLDS)

@@ -21,7 +21,7 @@ def test_a_year_the_ask_names_must_be_in_the_clause(bot):
 
 def test_a_clause_on_the_other_group_of_a_pair_is_a_contrast(bot):
     m = bot.matcher
-    pairs = [p for p in m._contrasts if p[0] == "农村"]
+    pairs = [p for p in m._contrasts if "农村" in p[0]]
     urban, both = "xc-plan:b1.r2", "central-community-governance-2017:s4.c2.t1.x1"  # 城市 row; 城乡 clause
     assert m.contrasted(pairs, urban)
     assert not m.contrasted(pairs, both)
@@ -33,6 +33,14 @@ def test_an_ask_that_names_both_groups_of_a_pair_contrasts_neither(bot):
     both = m.weigh(understand("农村和城市社区综合服务设施覆盖率目标分别是多少"))
     assert m.contrasted(rural_only.asked_groups, urban)
     assert not m.contrasted(both.asked_groups, urban)
+
+
+def test_a_group_named_one_way_in_the_ask_and_another_in_the_clause_is_still_a_contrast(bot):
+    # "居委会" in the ask, "村民委员会" in the clause: the same pair of groups, named differently.
+    m = bot.matcher
+    ask = m.weigh(understand("社区居委会换届前要不要先审计？由哪个部门来审？"))
+    assert m.contrasted(ask.asked_groups, "henan-villagers-committee-measures:a18")  # "该届村民委员会"
+    assert not m.contrasted(ask.asked_groups, "urban-rc-law:a8.k1")  # the urban law's 居民委员会
 
 
 def test_an_exam_statement_contradicting_the_text_is_the_wrong_one(bot):

@@ -19,7 +19,7 @@ from bot.answer.query import Query
 from bot.answer.retrieval import Hit
 from bot.index.clausestore import positions_of
 from bot.index.postings import Postings, matching_text
-from bot.index.tokenizer import ChineseTokenizer, contrast_pairs
+from bot.index.tokenizer import ChineseTokenizer, Group, contrast_pairs
 from bot.models import Clause, Document
 from bot.text import normalize
 
@@ -80,6 +80,11 @@ def outside(doc: Document, asked_places: list[str], places: list[str]) -> bool:
         return False
     kinds = {"省"} | {p[-1] for p in doc.jurisdiction}
     return any(len(p) > 2 and p[-1] in _ADMINISTRATIVE and p[-1] in kinds for p in asked_places)
+
+
+def _names(text: str, group: Group) -> bool:
+    """Whether ``text`` names ``group`` in any of its forms."""
+    return any(w in text for w in group)
 
 
 class Matcher:
@@ -193,10 +198,8 @@ class Matcher:
         ask_words = self.words(query.ask) if query.ask != query.topic else words
         unknown = [w for w in words if len(w) > 1 and not self.known(w)]
         ask = normalize(query.ask)
-        asked_groups = [pair for pair in self._contrasts if pair[0] in ask]
         # An ask that names both groups of a pair ("农村和城市…分别是多少") is about either of them.
-        both = {group for mine, other, _ in asked_groups if other in ask for group in (mine, other)}
-        asked_groups = [pair for pair in asked_groups if pair[0] not in both]
+        asked_groups = [(mine, other, both) for mine, other, both in self._contrasts if _names(ask, mine) and not _names(ask, other)]
         foreign = set()
         if asked_places := self._tok.places(query.ask):  # most asks name no place: nothing to weigh
             places = self._tok.places(query.text)
@@ -210,11 +213,11 @@ class Matcher:
         words = dict.fromkeys(self._tok.content_words(text))
         return sorted(words, key=lambda w: -self.weight(w))[:n]
 
-    def contrasted(self, groups: list[tuple[str, str, tuple[str, ...]]], clause_id: str) -> bool:
+    def contrasted(self, groups: list[tuple[Group, Group, Group]], clause_id: str) -> bool:
         """Whether the clause speaks of the other group of a pair the ask names (the ask says 农村, the
         clause says 城市, not 农村 nor 城乡): a neighbouring clause, not an answer."""
         own = self._own[clause_id]
-        return any(mine not in own and other in own and not any(w in own for w in both) for mine, other, both in groups)
+        return any(not _names(own, mine) and _names(own, other) and not _names(own, both) for mine, other, both in groups)
 
     def clause_facts(self, clause: Clause) -> tuple[bool, bool, bool, str]:
         """What a clause states whatever is asked: whether it has a figure other than a calendar year,
@@ -261,7 +264,7 @@ class Weighing:
     unknown: list[str]
     routed: set[str]
     ask_words: list[str] = field(default_factory=list)
-    asked_groups: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    asked_groups: list[tuple[Group, Group, Group]] = field(default_factory=list)
     foreign: set[str] = field(default_factory=set)  # the documents that do not govern the place asked about
     _seen: dict[str, Evidence] = field(default_factory=dict)
 

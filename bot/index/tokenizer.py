@@ -26,14 +26,17 @@ def _data_lines(name: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
-def contrast_pairs() -> list[tuple[str, str, tuple[str, ...]]]:
+Group = tuple[str, ...]  # the ways a group is named ("居委会", "居民委员会")
+
+
+def contrast_pairs() -> list[tuple[Group, Group, Group]]:
     """(asked group, the other group, words that speak of both) both ways round, from
     ``bot/data/contrasts.txt``."""
     out = []
     for line in _data_lines("contrasts.txt"):
-        a, b, *both = line.split("\t")
-        shared = tuple(normalize(w) for w in " ".join(both).split())
-        out += [(normalize(a), normalize(b), shared), (normalize(b), normalize(a), shared)]
+        a, b, *both = (tuple(normalize(w) for w in column.split()) for column in line.split("\t"))
+        shared = tuple(w for column in both for w in column)
+        out += [(a, b, shared), (b, a, shared)]
     return out
 
 
