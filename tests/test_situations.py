@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from bot.answer.calibrated import fit_pairwise
+from bot.answer.choices import judge
+from bot.answer.evidence import Evidence
 from bot.answer.query import understand
+from bot.answer.retrieval import Hit
 
 
 def test_a_number_that_only_describes_the_case_does_not_refuse_the_ask(bot):
@@ -71,3 +74,19 @@ def test_the_pairwise_ranker_recovers_a_known_ordering():
     score = ((x - mean) / std) @ w
     top = [int(np.argmax(score[groups == g])) == int(np.argmax(y[groups == g])) for g in range(200)]
     assert np.mean(top) >= 0.9 and w[0] > 0 > w[1]
+
+
+def test_an_option_naming_another_share_of_votes_than_the_clause_is_false(bot):
+    # "三分之二" against the clause's "半数": a fraction written in Chinese numerals is a figure too.
+    clause = next(c for c in bot.index.clauses if c.id == "henan-property-regs:a28.k3")  # "…全体组成人员半数以上同意"
+    ev = Evidence(Hit(clause, 1.0), 0.2, False, True, True, [], [])
+    assert judge("业主委员会作出决定须经全体组成人员三分之二以上同意", ev, bot.matcher).conflict
+    assert not judge("业主委员会作出决定须经全体组成人员半数以上同意", ev, bot.matcher).conflict
+
+
+def test_of_options_that_each_hold_somewhere_the_one_whose_clause_answers_the_stem_is_chosen(bot):
+    # Each body is responsible for something in the regulation; only one for registration.
+    a = bot.ask("按照河南的规定，志愿者注册和志愿服务组织登记归谁管？A. 由县级以上精神文明建设指导机构负责 "
+                "B. 由县级以上人民政府民政部门负责 C. 由乡镇人民政府、街道办事处负责 D. 由工会负责")
+    assert a.found and a.choice == "B"
+    assert "henan-volunteer-service-regs:a5.k2" in [c.clause_id for c in a.citations]

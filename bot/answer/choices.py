@@ -5,8 +5,9 @@ several options ("城市社区不少于10个…农村社区不少于5个"), the 
 stem's words wins. An option that is a sentence (the form of 社区工作者 recruitment and law exams)
 is rarely verbatim: it is judged against the clause that covers it best, and it is false when it
 states a figure the clause states otherwise, or denies what the clause allows or requires
-(不得/没有 against 可以/应当), true when it covers the clause's words without such a conflict,
-and undecided otherwise. A "错误的是/不包括" stem asks for the false options; 多选/哪些 for all
+(不得/没有 against 可以/应当, 三分之二 against 半数), true when it covers the clause's words without
+such a conflict, and undecided otherwise; when several hold for a one-answer stem, the one whose
+clause also covers the stem's words. A "错误的是/不包括" stem asks for the false options; 多选/哪些 for all
 that hold.
 
 Written by hand: figure and modality agreement between a paraphrased sentence and a legal clause
@@ -27,7 +28,7 @@ _SENTENCE = re.compile(r"[。；;]")
 # Denials and prohibitions: an option that has one where its clause has none (or the reverse) says
 # the opposite of the text.
 _DENIAL = re.compile(r"不得|不能|不可|禁止|严禁|没有|无需|不需|不必|不用|一律不|无权|不予|不应|不要|无须")
-_FRACTION = re.compile(r"\d+分之\d+|过半数|半数")
+_FRACTION = re.compile(r"[\d一二三四五六七八九十]+分之[\d一二三四五六七八九十]+|过半数|半数")
 # Modality: what the text allows against what it requires ("可以等于" against "应当…多一至二名").
 _MAY = re.compile(r"可以|有权")
 _MUST = re.compile(r"应当|必须")
@@ -75,12 +76,17 @@ def _windows(text: str, size: int) -> list[str]:
     return out or [text]
 
 
-def judge(option: str, ev: Evidence, matcher: Matcher) -> Verdict:
-    """``option`` against one clause: the share of its words the clause covers, and whether the
-    clause states its figures otherwise or says the opposite about it."""
+def _text(clause: Clause) -> str:
+    return normalize_figures(clause.context + "。" + clause.text)
+
+
+def judge(option: str, ev: Evidence, matcher: Matcher, stem_words: list[str] = ()) -> Verdict:
+    """``option`` against one clause: the share of its words (and of ``stem_words``) the clause
+    covers, and whether the clause states its figures otherwise or says the opposite about it."""
     opt = normalize_figures(option)
     words = matcher.words(opt)
-    text = normalize_figures(ev.hit.clause.context + "。" + ev.hit.clause.text)
+    words += [w for w in stem_words if w not in words]
+    text = _text(ev.hit.clause)
     # The part of the clause the option speaks of: the sentence, phrase or pair of phrases covering
     # most of its words. A distractor borrows words from all over a clause ("市县党委书记…直接责任人"
     # from "市县党委书记要履行第一责任人职责，…乡镇党委书记要履行好直接责任人职责"); the statement it
@@ -151,10 +157,8 @@ def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, named:
 
 def _sentences(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tuple[str | None, Evidence | None]:
     """Options that are sentences: each judged against the candidate clause covering it best."""
-    verdicts = {}
-    for letter, option in choice.options.items():
-        judged = [judge(option, ev, matcher) for ev in evidence]
-        verdicts[letter] = max(judged, key=lambda v: v.support, default=Verdict(0.0, False, None))
+    judged = {letter: [judge(option, ev, matcher) for ev in evidence] for letter, option in choice.options.items()}
+    verdicts = {k: max(js, key=lambda v: v.support, default=Verdict(0.0, False, None)) for k, js in judged.items()}
     holds = {k: v.support >= _TRUE and not v.conflict for k, v in verdicts.items()}
     wanted = [k for k in verdicts if holds[k] != choice.negative]
     if choice.multiple:
@@ -164,6 +168,15 @@ def _sentences(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tu
     # false one, the least-covered) option when it leads clearly.
     if len(wanted) == 1:
         return wanted[0], verdicts[wanted[0]].evidence
+    if len(wanted) > 1 and not choice.negative:
+        # Several options hold, each in a clause of its own ("由…民政部门负责", "由…精神文明建设指导机构
+        # 负责"): judged again with the stem's words, in the clauses where it holds, the option whose
+        # clause also speaks of what the stem asks about ("志愿者注册…由谁负责") leads. Only here: with
+        # the stem's words from the start, every option covers more and more of them hold.
+        stem_words = matcher.words(normalize_figures(choice.stem))
+        for k in wanted:
+            holding = [v.evidence for v in judged[k] if v.support >= _TRUE and not v.conflict]
+            verdicts[k] = max((judge(choice.options[k], ev, matcher, stem_words) for ev in holding), key=lambda v: v.support)
     sign = -1.0 if choice.negative else 1.0
     score = {k: sign * (verdicts[k].support - verdicts[k].conflict) for k in (wanted or verdicts)}
     ranked = sorted(score, key=lambda k: -score[k])
