@@ -90,3 +90,14 @@ def test_of_options_that_each_hold_somewhere_the_one_whose_clause_answers_the_st
                 "B. 由县级以上人民政府民政部门负责 C. 由乡镇人民政府、街道办事处负责 D. 由工会负责")
     assert a.found and a.choice == "B"
     assert "henan-volunteer-service-regs:a5.k2" in [c.clause_id for c in a.citations]
+
+
+def test_a_blank_in_the_stem_takes_the_option_that_reads_as_the_clause_does(bot):
+    a = bot.ask("依照《河南省物业管理条例》，业主委员会每届任期不超过（ ）年。A. 二 B. 三 C. 五 D. 十")
+    assert a.found and a.choice == "C" and "henan-property-regs:a28.k1" in [c.clause_id for c in a.citations]
+
+
+def test_a_blank_two_laws_fill_alike_is_read_in_the_law_the_stem_names(bot):
+    # The village law: "共三至七人组成"; the urban law: "共五至九人组成".
+    a = bot.ask("依照《城市居民委员会组织法》，居民委员会由主任、副主任和委员共（ ）人组成。A. 三至五 B. 三至七 C. 五至九 D. 七至九")
+    assert a.found and a.choice == "C" and a.citations[0].clause_id == "urban-rc-law:a7"

@@ -34,6 +34,12 @@ _MAY = re.compile(r"可以|有权")
 _MUST = re.compile(r"应当|必须")
 # Who acts ("由…统筹/负责"): an option naming another body than its part of the text is false.
 _ACTOR = re.compile(r"由([^，。；、]{2,20}?)(?:牵头|负责|统筹|组织|制定|审批|决定|承担|管理)")
+# A blank in a stem, and what may follow the last one ("正确的是（ ）" ends in a blank: no cloze).
+_BLANK = re.compile(r"[（(]\s*[）)]|_{2,}")
+_BLANK_TAIL = re.compile(r"[\s。．.？?：:！!]")
+# A filled blank is read this many characters either side; it must match at least _CLOZE_MIN of them.
+_CLOZE_REACH = 6
+_CLOZE_MIN = 2
 # An option is true when it covers this much of its words in its clause (IDF-weighted), false when
 # it conflicts; the best option must lead the next by ``_LEAD`` to be chosen alone.
 _TRUE = 0.75
@@ -109,10 +115,37 @@ def decide(choice: Choice, evidence: list[Evidence], matcher: Matcher, named: se
     clause that decides; ``(None, None)`` when the text does not decide. ``evidence``: every ranked
     candidate (each option's own search included); phrases are looked for in the top ``depth``;
     ``named``: the documents the stem names (what they say is what is asked)."""
-    letter, deciding = _verbatim(choice, evidence, matcher, named, depth)
+    letter, deciding = _cloze(choice, evidence, named)
+    if letter is None:
+        letter, deciding = _verbatim(choice, evidence, matcher, named, depth)
     if letter is not None:
         return letter, deciding
     return _sentences(choice, evidence, matcher)
+
+
+def _cloze(choice: Choice, evidence: list[Evidence], named: set[str]) -> tuple[str | None, Evidence | None]:
+    """A stem with a blank inside it ("委员共（ ）人组成", "不低于（ ）平方米"): the option that, put in the
+    blank, reads as a clause does, with the most of the blank's neighbours on either side; figures
+    are compared once filled in ("五至九人" and "5至9人" alike). Between options read as far, the one
+    read in a document the stem names (the village and the urban law word their committees' size alike)."""
+    blank = _BLANK.search(choice.stem)
+    if blank is None or choice.negative or choice.multiple or not _BLANK_TAIL.sub("", choice.stem[blank.end():]):
+        return None, None
+    left, right = choice.stem[: blank.start()], choice.stem[blank.end():]
+    texts = [_text(ev.hit.clause) for ev in evidence]
+    reach = range(_CLOZE_REACH + 1)
+    best: dict[str, tuple[tuple[int, bool], Evidence | None]] = {}
+    for letter, option in choice.options.items():
+        filled = normalize_figures(left + option + right)
+        start, end = len(normalize_figures(left)), len(filled) - len(normalize_figures(right))
+        if end > start:
+            best[letter] = max((((a + b, ev.hit.clause.doc_id in named), ev) for ev, text in zip(evidence, texts)
+                                for a in reach for b in reach if filled[max(start - a, 0): end + b] in text),
+                               key=lambda t: t[0], default=((0, False), None))
+    ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
+    if not ranked or ranked[0][1][0][0] < _CLOZE_MIN or (len(ranked) > 1 and ranked[1][1][0] == ranked[0][1][0]):
+        return None, None
+    return ranked[0][0], ranked[0][1][1]
 
 
 def _verbatim(choice: Choice, evidence: list[Evidence], matcher: Matcher, named: set[str],
