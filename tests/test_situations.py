@@ -101,3 +101,14 @@ def test_a_blank_two_laws_fill_alike_is_read_in_the_law_the_stem_names(bot):
     # The village law: "共三至七人组成"; the urban law: "共五至九人组成".
     a = bot.ask("依照《城市居民委员会组织法》，居民委员会由主任、副主任和委员共（ ）人组成。A. 三至五 B. 三至七 C. 五至九 D. 七至九")
     assert a.found and a.choice == "C" and a.citations[0].clause_id == "urban-rc-law:a7"
+
+
+def test_list_items_are_members_of_the_list_the_stem_names_not_of_the_one_beside_it(bot):
+    # One sentence of the plan names both lists: "…业主委员会、物业服务企业、楼栋长…“六位一体”和
+    # 行政村党组织、村民委员会、村务监督委员会…经济合作社“五位一体”".
+    urban = bot.ask("按照许昌市规划，城市社区“六位一体”组织体系包括下列哪些？（多选）A. 居民委员会 B. 村务监督委员会 "
+                    "C. 楼栋长 D. 经济合作社")
+    assert urban.found and urban.choice == "AC"
+    not_rural = bot.ask("按照许昌市规划，下列不属于行政村“五位一体”组织体系的是（ ）A. 村民委员会 B. 物业服务企业 "
+                        "C. 村务监督委员会 D. 经济合作社")
+    assert not_rural.found and not_rural.choice == "B"

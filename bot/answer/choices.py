@@ -34,6 +34,10 @@ _MAY = re.compile(r"可以|有权")
 _MUST = re.compile(r"应当|必须")
 # Who acts ("由…统筹/负责"): an option naming another body than its part of the text is false.
 _ACTOR = re.compile(r"由([^，。；、]{2,20}?)(?:牵头|负责|统筹|组织|制定|审批|决定|承担|管理)")
+# Options this short are items of a list, not statements; a list's items are joined by 、, and any
+# other punctuation ends it.
+_ITEM_CHARS = 10
+_LIST_BREAK = re.compile(r"[，,。；;：:“”\"‘’「」《》（）()！!？?\s]+")
 # A blank in a stem, and what may follow the last one ("正确的是（ ）" ends in a blank: no cloze).
 _BLANK = re.compile(r"[（(]\s*[）)]|_{2,}")
 _BLANK_TAIL = re.compile(r"[\s。．.？?：:！!]")
@@ -115,12 +119,44 @@ def decide(choice: Choice, evidence: list[Evidence], matcher: Matcher, named: se
     clause that decides; ``(None, None)`` when the text does not decide. ``evidence``: every ranked
     candidate (each option's own search included); phrases are looked for in the top ``depth``;
     ``named``: the documents the stem names (what they say is what is asked)."""
-    letter, deciding = _cloze(choice, evidence, named)
+    letter, deciding = _members(choice, evidence, matcher)
+    if letter is None:
+        letter, deciding = _cloze(choice, evidence, named)
     if letter is None:
         letter, deciding = _verbatim(choice, evidence, matcher, named, depth)
     if letter is not None:
         return letter, deciding
     return _sentences(choice, evidence, matcher)
+
+
+def _members(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tuple[str | None, Evidence | None]:
+    """Options that are items of a list ("村民委员会", "村务监督委员会", "业主委员会"), asked which belong
+    (多选) or which does not (不属于): members are the options one list of the text names (items joined
+    by 、). That list is the one that names most of the options and whose words around it speak most of
+    the stem's: the "五位一体" list, not the "六位一体" one beside it in the same sentence."""
+    if not (choice.multiple or choice.negative):
+        return None, None
+    options = {letter: normalize_figures(o) for letter, o in choice.options.items()}
+    if any(len(o) > _ITEM_CHARS for o in options.values()):
+        return None, None
+    stem_words = matcher.words(normalize_figures(choice.stem))
+    best, where, named = -1.0, None, ""
+    for ev in evidence:
+        runs = _LIST_BREAK.split(_text(ev.hit.clause))
+        for i, run in enumerate(runs):
+            inside = "".join(k for k, o in options.items() if o in run)
+            if len(inside) < 2:
+                continue
+            # What the list is (“五位一体”) is written just before or after it.
+            score = matcher.coverage(stem_words, "，".join(runs[max(i - 1, 0): i + 2])) + len(inside) / len(options)
+            if score > best:
+                best, where, named = score, ev, inside
+    if where is None:
+        return None, None
+    if not choice.negative:
+        return named, where
+    missing = "".join(k for k in options if k not in named)
+    return (missing, where) if choice.multiple or len(missing) == 1 else (None, None)
 
 
 def _cloze(choice: Choice, evidence: list[Evidence], named: set[str]) -> tuple[str | None, Evidence | None]:
