@@ -49,6 +49,9 @@ def test_list_questions_with_ji_do_not_ask_for_a_number(question):
     ("罚款的上限是多少？", "money"),
     ("工资多少天发一次？", "days"),
     ("补贴有多少项？", "count"),
+    ("这个岗位每个月有补贴没？一个月补多少？", "money"),
+    ("生活补贴是谁定的，居委会一共多少人？", "people"),
+    ("网格员每个网格负责多少户？", "households"),
 ])
 def test_figure_questions_name_the_unit_they_ask_for(question, unit):
     q = understand(question)
@@ -107,6 +110,12 @@ def test_a_question_of_one_sentence_is_all_ask():
 def test_several_right_options_are_recognised_from_the_stem():
     choice = parse_choice("下列说法正确的有（多选）A. 甲 B. 乙 C. 丙 D. 丁")
     assert choice.multiple and not choice.negative
+
+
+def test_a_stem_asking_which_ones_are_so_asks_for_all_that_apply():
+    # "…的有（ ）" is the exams' form for several answers, whatever comes before it; "…的是" for one.
+    assert parse_choice("下列属于居民会议职权的有（ ）A. 甲 B. 乙 C. 丙 D. 丁").multiple
+    assert not parse_choice("下列属于居民会议职权的是（ ）A. 甲 B. 乙 C. 丙 D. 丁").multiple
 
 
 def test_an_exam_question_may_have_five_options():

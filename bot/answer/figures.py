@@ -47,6 +47,8 @@ UNIT_CLASSES: dict[str, tuple[str, ...]] = {
     "area": ("平方米",),
     "length": ("米",),
     "beds": ("张",),
+    # "多少户同意" is answered by a share of them as often as by a number of households.
+    "households": ("户", "分之", "过半数", "半数", "%"),
     "times": ("次",),
     "count": ("个", "名", "人", "户", "家", "所", "组", "项", "块", "类", "张", "条", "分之", "过半数", "半数"),
     "share": ("%", "‰", "分之", "过半数", "半数", "成"),
