@@ -281,9 +281,10 @@ def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdap
             probs[test] = [m.probability(soft[j][2]) for j in test]
         curves.append([_utility(probs >= t, y, answerable) for t in THRESHOLDS])
         oof += probs / REPEATS
-    mean = _smoothed(np.mean(curves, axis=0))
-    model.threshold = float(THRESHOLDS[int(np.argmax(mean))])
-    top = float(mean.max())
+    mean = np.mean(curves, axis=0)
+    best = int(np.argmax(_smoothed(mean)))
+    model.threshold = float(THRESHOLDS[best])
+    top = float(mean[best])
     answered = oof >= model.threshold
     n_ans = sum(a for a, *_ in rows)
     refused = sum(a and h is not None for a, _, h, *_ in rows) + int((~answered & answerable).sum())  # of all answerable

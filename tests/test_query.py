@@ -116,6 +116,19 @@ def test_a_stem_asking_which_ones_are_so_asks_for_all_that_apply():
     # "…的有（ ）" is the exams' form for several answers, whatever comes before it; "…的是" for one.
     assert parse_choice("下列属于居民会议职权的有（ ）A. 甲 B. 乙 C. 丙 D. 丁").multiple
     assert not parse_choice("下列属于居民会议职权的是（ ）A. 甲 B. 乙 C. 丙 D. 丁").multiple
+    assert not parse_choice("依照《条例》的有关规定，业主委员会每届任期不超过（ ）年。A. 二 B. 三 C. 五 D. 十").multiple
+
+
+@pytest.mark.parametrize(("question", "unit"), [
+    ("物业费上涨需要经过多少业主同意？", None),
+    ("小区收费停车位应当配建多少比例的充电设施？", "share"),
+    ("社区服务用房经费怎么保障？每个社区服务用房面积不少于多少平方米？", "area"),
+    ("社区工作者交社保费吗？每年要参加多少学时的培训？", "hours"),
+    ("领补贴需要满足多少条件？", None),
+    ("这几户人家能不能申请补贴？", None),
+])
+def test_a_fee_or_a_household_named_in_passing_does_not_set_the_asked_unit(question, unit):
+    assert understand(question).asked_unit == unit
 
 
 def test_an_exam_question_may_have_five_options():

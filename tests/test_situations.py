@@ -10,6 +10,7 @@ from bot.answer.choices import judge
 from bot.answer.evidence import Evidence
 from bot.answer.query import understand
 from bot.answer.retrieval import Hit
+from bot.models import Clause
 
 
 def test_a_number_that_only_describes_the_case_does_not_refuse_the_ask(bot):
@@ -112,3 +113,19 @@ def test_list_items_are_members_of_the_list_the_stem_names_not_of_the_one_beside
     not_rural = bot.ask("按照许昌市规划，下列不属于行政村“五位一体”组织体系的是（ ）A. 村民委员会 B. 物业服务企业 "
                         "C. 村务监督委员会 D. 经济合作社")
     assert not_rural.found and not_rural.choice == "B"
+
+
+def test_a_list_question_whose_options_are_all_in_the_list_is_not_answered_with_no_letter(bot):
+    # Asked which do not belong, with every option in the list: no letter is right, and "" is no answer.
+    a = bot.ask("按照许昌市规划，下列不属于行政村“五位一体”组织体系的有（ ）A. 村民委员会 B. 村务监督委员会 C. 经济合作社")
+    assert a.choice != ""
+
+
+def test_a_blank_at_the_start_of_the_stem_has_no_neighbours_before_it():
+    from bot.answer.choices import _cloze
+    from bot.answer.query import Choice
+
+    clause = Clause(id="d:a1", doc_id="d", kind="article", headings=[], section="", ref="第一条", start=0, end=7,
+                    text="乙方案已经废止")
+    ev = Evidence(Hit(clause, 1.0), 0.2, False, True, True, [], [])
+    assert _cloze(Choice(stem="（ ）应当公示", options={"A": "甲方案", "B": "乙方案"}), [ev], set()) == (None, None)

@@ -34,9 +34,9 @@ _MAY = re.compile(r"可以|有权")
 _MUST = re.compile(r"应当|必须")
 # Who acts ("由…统筹/负责"): an option naming another body than its part of the text is false.
 _ACTOR = re.compile(r"由([^，。；、]{2,20}?)(?:牵头|负责|统筹|组织|制定|审批|决定|承担|管理)")
-# Options this short are items of a list, not statements; a list's items are joined by 、, and any
-# other punctuation ends it.
-_ITEM_CHARS = 10
+# Options this short are items of a list, not statements (one character, "二", is in any text);
+# a list's items are joined by 、, and any other punctuation ends it.
+_ITEM_MIN, _ITEM_CHARS = 2, 10
 _LIST_BREAK = re.compile(r"[，,。；;：:“”\"‘’「」《》（）()！!？?\s]+")
 # A blank in a stem, and what may follow the last one ("正确的是（ ）" ends in a blank: no cloze).
 _BLANK = re.compile(r"[（(]\s*[）)]|_{2,}")
@@ -137,7 +137,7 @@ def _members(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tupl
     if not (choice.multiple or choice.negative):
         return None, None
     options = {letter: normalize_figures(o) for letter, o in choice.options.items()}
-    if any(len(o) > _ITEM_CHARS for o in options.values()):
+    if any(not _ITEM_MIN <= len(o) <= _ITEM_CHARS for o in options.values()):
         return None, None
     stem_words = matcher.words(normalize_figures(choice.stem))
     best, where, named = -1.0, None, ""
@@ -156,7 +156,7 @@ def _members(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tupl
     if not choice.negative:
         return named, where
     missing = "".join(k for k in options if k not in named)
-    return (missing, where) if choice.multiple or len(missing) == 1 else (None, None)
+    return (missing, where) if len(missing) == 1 or (choice.multiple and missing) else (None, None)
 
 
 def _cloze(choice: Choice, evidence: list[Evidence], named: set[str]) -> tuple[str | None, Evidence | None]:
@@ -169,14 +169,14 @@ def _cloze(choice: Choice, evidence: list[Evidence], named: set[str]) -> tuple[s
         return None, None
     left, right = choice.stem[: blank.start()], choice.stem[blank.end():]
     texts = [_text(ev.hit.clause) for ev in evidence]
-    reach = range(_CLOZE_REACH + 1)
     best: dict[str, tuple[tuple[int, bool], Evidence | None]] = {}
     for letter, option in choice.options.items():
         filled = normalize_figures(left + option + right)
         start, end = len(normalize_figures(left)), len(filled) - len(normalize_figures(right))
-        if end > start:
+        if end > start:  # neighbours that exist only: a blank at the start has none before it
+            before, after = range(min(_CLOZE_REACH, start) + 1), range(min(_CLOZE_REACH, len(filled) - end) + 1)
             best[letter] = max((((a + b, ev.hit.clause.doc_id in named), ev) for ev, text in zip(evidence, texts)
-                                for a in reach for b in reach if filled[max(start - a, 0): end + b] in text),
+                                for a in before for b in after if filled[start - a: end + b] in text),
                                key=lambda t: t[0], default=((0, False), None))
     ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
     if not ranked or ranked[0][1][0][0] < _CLOZE_MIN or (len(ranked) > 1 and ranked[1][1][0] == ranked[0][1][0]):

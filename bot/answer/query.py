@@ -41,8 +41,8 @@ _ASKED_UNIT = (
                 r"(?:的)?(?:标准|上限|下限|最低|最高|一般)?(?:是|为|能给|能|给|有|得|可以)?多少(?![个天日年月人名项种类档级次分号岁户小])"),
      "money"),
     # ... and when the ask names the sum first and asks after it ("有补贴没？一个月补多少").
-    (re.compile(r"(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款)[^？?]*[？?]?[^？?]*多少(?![个天日年月人名项种类档级次分号岁户小])"),
-     "money"),
+    # Only a pay noun (费 is in 经费, 收费, 物业费 …), and only when 多少 closes the ask.
+    (re.compile(r"(?:工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款)[^多几]*多少[？?。！!]*$"), "money"),
     (re.compile(r"(?:多少|几)(?:个)?(?:学时|课时|小时|钟头)"), "hours"),
     (re.compile(r"几点"), "clock"),
     (re.compile(r"多大年纪|多少岁|几岁|多大岁数|年龄(?:上限|下限)?(?:是)?多少"), "age"),
@@ -52,7 +52,7 @@ _ASKED_UNIT = (
     (re.compile(r"(?:多少|几)年"), "years"),
     (re.compile(r"多少平方米|多大面积|面积(?:是)?多少"), "area"),
     (re.compile(r"多少张|几张"), "beds"),
-    (re.compile(r"(?:多少|几)户"), "households"),
+    (re.compile(r"(?<![这那好])(?:多少|几)户(?!籍)"), "households"),
     (re.compile(r"(?:多少|几)(?:个|家|所|组|项|块|类|支|处)"), "count"),
     (re.compile(r"几次|多少次"), "times"),
     (re.compile(r"比例|百分之|覆盖率|占比|多少成|几成|率(?:是|要达到|达到)?多少"), "share"),
@@ -82,7 +82,7 @@ _OPTION = re.compile(r"(?:^|[\s(（。，,；;：:？?）)])([A-Ea-e])\s*[.．�
 _NEGATIVE_STEM = re.compile(r"不包括|不属于|不正确|错误的是|错误的有|不符合|不是")
 # "哪些", "（多选）", "…的有（ ）" (an exam's "的有" asks for all that apply, "的是" for one): more than
 # one option may be right.
-_MULTIPLE_STEM = re.compile(r"多选|多项|哪些|哪几项|的有")
+_MULTIPLE_STEM = re.compile(r"多选|多项|哪些|哪几项|的有(?=\s*(?:[（(:：]|$))")
 _ARTICLE = re.compile(r"(?:《([^》]{2,40})》)?\s*第([一二三四五六七八九十百零〇两\d]+)条(?:第([一二三四五六七八九十]+)款)?")
 # Questions that try to instruct the bot: an imperative addressed to it, not a word in a policy
 # question ("社区工作者扮演什么角色", "居民忘记缴纳物业费" and "上级部门的指令性任务" are questions).
