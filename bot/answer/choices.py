@@ -140,7 +140,7 @@ def _members(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tupl
     if any(not _ITEM_MIN <= len(o) <= _ITEM_CHARS for o in options.values()):
         return None, None
     stem_words = matcher.words(normalize_figures(choice.stem))
-    best, where, named = -1.0, None, ""
+    best, where, members = -1.0, None, ""
     for ev in evidence:
         runs = _LIST_BREAK.split(_text(ev.hit.clause))
         for i, run in enumerate(runs):
@@ -150,12 +150,12 @@ def _members(choice: Choice, evidence: list[Evidence], matcher: Matcher) -> tupl
             # What the list is (“五位一体”) is written just before or after it.
             score = matcher.coverage(stem_words, "，".join(runs[max(i - 1, 0): i + 2])) + len(inside) / len(options)
             if score > best:
-                best, where, named = score, ev, inside
+                best, where, members = score, ev, inside
     if where is None:
         return None, None
     if not choice.negative:
-        return named, where
-    missing = "".join(k for k in options if k not in named)
+        return members, where
+    missing = "".join(k for k in options if k not in members)
     return (missing, where) if len(missing) == 1 or (choice.multiple and missing) else (None, None)
 
 
