@@ -17,6 +17,7 @@ is specific to this text; no general library judges it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.answer.evidence import Evidence, Matcher
@@ -90,7 +91,7 @@ def _text(clause: Clause) -> str:
     return normalize_figures(clause.context + "。" + clause.text)
 
 
-def judge(option: str, ev: Evidence, matcher: Matcher, stem_words: list[str] = ()) -> Verdict:
+def judge(option: str, ev: Evidence, matcher: Matcher, stem_words: Sequence[str] = ()) -> Verdict:
     """``option`` against one clause: the share of its words (and of ``stem_words``) the clause
     covers, and whether the clause states its figures otherwise or says the opposite about it."""
     opt = normalize_figures(option)
