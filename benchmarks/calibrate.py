@@ -38,6 +38,8 @@ from sklearn.preprocessing import StandardScaler
 from bot.answer.adapter import FILENAME as ADAPTER_FILE
 from bot.answer.adapter import QueryAdapter
 from bot.answer.calibrated import CalibratedModel, shipped_folder
+from bot.answer.memory import FILENAME as MEMORY_FILE
+from bot.answer.memory import QuestionMemory
 from bot.answer.query import understand
 from bot.answer.refusal import load_model, signals, warned
 from bot.answer.rerank import RANK_FEATURES, candidate_features
@@ -53,7 +55,7 @@ DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
                     "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "slot_unfilled",
-                    "contrast", "situation", "sentence_best", "sentence_margin")
+                    "contrast", "situation", "sentence_best", "sentence_margin", "memory_sim", "memory_margin")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 # What refusing a question whose answer would be wrong is worth, against 1 for a right answer and 1
@@ -90,13 +92,22 @@ def main() -> None:
                     refusal=_stand_in("refusal.json"), ranker=_stand_in("ranker.json"))
     args.fit += args.extra
     gold = [g for path in args.fit for g in load_gold(path)]
-    adapter, unseen = fit_adapter(bot, gold) if bot.settings.query_adapter else (None, [None] * len(gold))
-    # The other models see each question searched with the adapter fitted without it, as a new
-    # question will be: fitted on its own adapter, the dense signals would look surer than they are.
+    sources = [_shown(path) for path in args.fit for _ in load_gold(path)]
+    answering = _answering(bot, gold)
+    adapter, adapters = fit_adapter(bot, gold, answering) if bot.settings.query_adapter else (None, [None] * len(gold))
+    memory = build_memory(bot, gold, answering, sources) if bot.settings.question_memory else None
+    # The other models see each question searched with the adapter fitted without it and the memory
+    # without its set's questions, as a new question will be: fitted with its own, the dense and
+    # memory signals would look surer than they are.
+    own = {src: memory.without(src) for src in set(sources)} if memory else {}
+    unseen = [(a, own.get(src)) for a, src in zip(adapters, sources)]
     ranker = fit_ranker(bot, gold, unseen)
     bot.decider.ranker = ranker
     refusal, right = fit_refusal(bot, gold, unseen)
     gate = fit_gate(bot, gold, right, args.c)
+    if memory is not None:
+        memory.save(args.out / MEMORY_FILE)
+        print(f"memory: {memory.meta} -> {args.out / MEMORY_FILE}")
     if adapter is not None:
         adapter.meta |= {"fitted_on": [_shown(p) for p in args.fit]}
         adapter.save(args.out / ADAPTER_FILE)
@@ -124,7 +135,27 @@ def _shown(path: Path) -> str:
     return "shared/questions/train.jsonl" if path.resolve() == SHARED_TRAIN.resolve() else str(path)
 
 
-def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[QueryAdapter | None, list[QueryAdapter | None]]:
+def _answering(bot: PolicyBot, gold: list[GoldQuestion]) -> list[list[int]]:
+    """For each question, the positions of the clauses that answer it (an evidence string's)."""
+    texts = [c.text + c.context for c in bot.index.clauses]
+    return [[j for j, t in enumerate(texts) if is_relevant(t, g.evidence)] if g.answerable else [] for g in gold]
+
+
+def build_memory(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[int]], sources: list[str]) -> QuestionMemory:
+    """The question memory (``bot.answer.memory``): each question as the dense search embeds it
+    whole (resolved in its conversation), with its answering clauses; an unanswerable one with none.
+    An answerable question whose evidence no clause holds is left out, and so are the shared
+    questions (``--extra``): fitted figures may ship, their rows may not (shared/questions/README)."""
+    keep = [i for i, g in enumerate(gold) if (answering[i] or not g.answerable) and sources[i] != _shown(SHARED_TRAIN)]
+    texts = [bot.decider.view_texts(understand(bot.resolved(gold[i].question, gold[i].history)))[0] for i in keep]
+    vectors = np.array([bot.dense.embedding(t) for t in texts], dtype=np.float32)
+    clauses = [tuple(bot.index.clauses[j].id for j in answering[i]) for i in keep]
+    return QuestionMemory([gold[i].question for i in keep], clauses, [sources[i] for i in keep], vectors, bot.settings.embedder,
+                          {"questions": len(keep), "answerable": sum(bool(c) for c in clauses),
+                           "fitted_on": sorted(set(sources))})
+
+
+def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[int]]) -> tuple[QueryAdapter | None, list[QueryAdapter | None]]:
     """The query adapter (``bot.answer.adapter``) and, for each question of ``gold``, one fitted without it
     (its fold's, or the adapter itself for a question it was not fitted on).
 
@@ -136,10 +167,9 @@ def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion]) -> tuple[QueryAdapter 
     adapter never saw; None when the raw embedding does as well.
     """
     vectors = clause_vectors(bot.index, bot.settings, bot.embedder)
-    texts = [c.text + c.context for c in bot.index.clauses]
     views, owner, relevant = [], [], {}
     for i, g in enumerate(gold):
-        rel = [j for j, t in enumerate(texts) if is_relevant(t, g.evidence)] if g.answerable else []
+        rel = answering[i]
         if not rel:
             continue
         whole, asks = bot.decider.view_texts(understand(bot.resolved(g.question, g.history)))
@@ -203,9 +233,14 @@ def _clause_folds(relevant: dict[int, list[int]]) -> dict[int, int]:
     return folds
 
 
-def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdapter | None]) -> CalibratedModel:
+def _meet(bot: PolicyBot, unseen: tuple[QueryAdapter | None, QuestionMemory | None]) -> None:
+    """Search as a question the fitted files never saw: with the adapter and memory made without it."""
+    bot.dense.adapter, bot.dense.memory = unseen
+
+
+def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[tuple]) -> CalibratedModel:
     """The ranker over every answerable question's candidates (relevant: the clause holds an evidence
-    string), each question searched with ``unseen``'s adapter for it.
+    string), each question searched with ``unseen``'s adapter and memory for it (``_meet``).
 
     Each question gives two groups of candidates: as both searches find them, and as BM25 alone does
     for the lexical gate (every dense and sentence feature 0). One ranker orders both: pairs are
@@ -215,7 +250,7 @@ def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdapt
     for i, g in enumerate(gold):
         if not g.answerable:
             continue
-        bot.dense.adapter = unseen[i]
+        _meet(bot, unseen[i])
         for lexical in (False, True):
             query, evidence, routed = bot.candidates(g.question, g.history, lexical_only=lexical)
             top = max((e.hit.score for e in evidence), default=1.0)
@@ -252,12 +287,12 @@ def _top1(score: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     return hits / max(total, 1)
 
 
-def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[QueryAdapter | None]) -> tuple[CalibratedModel, list[bool]]:
+def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[tuple]) -> tuple[CalibratedModel, list[bool]]:
     """The refusal model (its regularisation chosen by cross-validated log-loss), and for each
-    question whether the hybrid path with it answers rightly (searched with ``unseen``'s adapter)."""
+    question whether the hybrid path with it answers rightly (searched as ``_meet`` sets up)."""
     rows = []  # (answerable, the answer would be right, sure reason, question as understood, decision)
-    for g, adapter in zip(gold, unseen):
-        bot.dense.adapter = adapter
+    for g, u in zip(gold, unseen):
+        _meet(bot, u)
         q, d = bot.consider(g.question, g.history)
         ok = g.answerable and d.reason is None and answer_correct(bot.compose(q, d).answer, g.keywords)
         rows.append((g.answerable, ok, d.reason, q, d))

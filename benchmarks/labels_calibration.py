@@ -54,8 +54,10 @@ def label_day(bot: PolicyBot, gold: list, store: Store) -> None:
 def evaluate(gold: Path, models: Path | None) -> dict:
     env = dict(os.environ)
     if models:
-        env |= {"POLICYBOT_RANKER_MODEL": str(models / "ranker.json"), "POLICYBOT_REFUSAL_MODEL": str(models / "refusal.json"),
-                "POLICYBOT_GATE_MODEL": str(models / "gate.json")}
+        # Every file the refit wrote (the adapter and the question memory only when it wrote them).
+        fitted = {"RANKER_MODEL": "ranker.json", "REFUSAL_MODEL": "refusal.json", "GATE_MODEL": "gate.json",
+                  "QUERY_ADAPTER_MODEL": "adapter.npz", "QUESTION_MEMORY_MODEL": "memory.npz"}
+        env |= {f"POLICYBOT_{name}": str(models / file) for name, file in fitted.items() if (models / file).is_file()}
     out = subprocess.run([sys.executable, "-m", "bot", "eval", "--gold", str(gold), "--json"], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True)
     report = json.loads(out.stdout)

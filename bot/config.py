@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     query_adapter: bool = Field(True, description="Map a question's embedding towards its clauses' with the learned adapter "
                                 "(bot/data/adapter.npz, fitted by benchmarks/calibrate.py) when one exists for the embedder.")
     query_adapter_model: Path | None = Field(None, description="A query adapter file (.npz); default: the one shipped in bot/data.")
+    question_memory: bool = Field(True, description="Weigh the clauses that answered the labelled questions closest to a "
+                                  "question (bot/data/memory.npz, written by benchmarks/calibrate.py) as ranking evidence.")
+    question_memory_model: Path | None = Field(None, description="A question memory file (.npz); default: the one shipped in bot/data.")
+    memory_neighbours: int = Field(5, ge=1, le=100, description="Closest labelled questions whose clauses become candidates.")
 
     # --- Answer: refusal and clause selection -------------------------------------------------
     # Refusal model fitted on eval/dev.jsonl by benchmarks/calibrate.py (never on eval/gold.jsonl).

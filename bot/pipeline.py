@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from llama_index.core import Settings as LlamaSettings
 
 from bot.answer.adapter import load_adapter
+from bot.answer.memory import load_memory
 from bot.answer.cache import AnswerCache
 from bot.answer.calibrated import CalibratedModel, shipped_folder
 from bot.answer.conversation import Resolution, resolve
@@ -104,7 +105,9 @@ class PolicyBot:
         s = self.settings
         adapter = (load_adapter(s.query_adapter_model, s.embedder, int(self.index.manifest["dimension"]),
                                 shipped_folder(s.embedder)) if s.query_adapter else None)
-        self.dense = DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars, adapter)
+        memory = (load_memory(s.question_memory_model, s.embedder, int(self.index.manifest["dimension"]),
+                              shipped_folder(s.embedder)) if s.question_memory else None)
+        self.dense = DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars, adapter, memory)
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),
             self.dense,
@@ -130,7 +133,7 @@ class PolicyBot:
             from bot.answer.sharedcache import shared_answers
 
             shared = shared_answers(s, self.index, self.ranker.to_json() + self.refusal.to_json() + (gate.to_json() if gate else "")
-                                    + (adapter.fingerprint() if adapter else ""))
+                                    + (adapter.fingerprint() if adapter else "") + (memory.fingerprint() if memory else ""))
         self.answers: AnswerCache[Found] | None = (AnswerCache(self._answer, s.answer_cache_size, shared, s.claim_poll_s)
                                                    if s.answer_cache_size else None)
 

@@ -93,13 +93,21 @@ def test_the_report_page_is_served_to_admins_for_a_window(served):
     assert '<link rel="stylesheet" href="/static/report.css">' in page.text  # the page's CSP allows no inline styles
 
 
+# A follow-up asked with no thread is refused by a rule (needs_context), though the documents say
+# 每届任期五年. (A question the calibrated models refuse would serve this test only while the bot fails it.)
+FOLLOW_UP = "那一届干几年？"
+NOT_IN_DOCUMENTS = "许昌市今年的低保标准是多少？"  # refused rightly, with the closest clauses listed
+
+
 def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_exported_row(served, browser, tmp_path):  # noqa: F811
-    wrong = _ask(served, "社区居委会主任一届干几年？")  # refused, though the documents say: 每届任期五年
-    assert httpx.post(served.url + "/v1/feedback", json={"answer_id": wrong["id"], "rating": "down", "comment": "法里写了任期"},
-                      headers=USER).status_code == 201
+    wrong, absent = _ask(served, FOLLOW_UP), _ask(served, NOT_IN_DOCUMENTS)
+    assert (wrong["found"], wrong["reason"]) == (False, "needs_context") and not absent["found"] and absent["related"]
+    for answer, comment in ((wrong, "法里写了任期"), (absent, "文件里应该有吧")):
+        assert httpx.post(served.url + "/v1/feedback", json={"answer_id": answer["id"], "rating": "down", "comment": comment},
+                          headers=USER).status_code == 201
     _ask(served, "社区党建工作联席会议制度由谁牵头？")
     _logged(served, wrong["id"])
-    time.sleep(1.2)  # the feedback row's batch
+    time.sleep(1.2)  # the feedback rows' batch
 
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
                                   http_credentials={"username": "张老师", "password": "admin-secret"})
@@ -107,13 +115,15 @@ def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_e
     try:
         page.goto(served.url + "/admin")
         page.click("button[data-show=down]")
-        item = page.locator(".item")
-        expect(item).to_have_count(1)
-        expect(item.locator(".question")).to_have_text("社区居委会主任一届干几年？")
+        expect(page.locator(".item")).to_have_count(2)
+        # A not-found answer with closest clauses shows them and a clause search at once.
+        listed = page.locator(".item", has=page.locator(".question", has_text=NOT_IN_DOCUMENTS))
+        expect(listed.locator(".picker li")).to_have_count(len(absent["related"]))
+        item = page.locator(".item", has=page.locator(".question", has_text=FOLLOW_UP))
         expect(item.locator(".comment")).to_contain_text("法里写了任期")
-        # A not-found answer shows its closest clauses and a clause search at once: type, pick.
-        item.locator(".picker input").fill("居民委员会每届任期五年")  # action 1: results follow the typing
-        item.locator(".picker li", has_text="第九条第四款").first.locator("button").click()  # action 2
+        item.locator("button.wrong").click()  # action 1
+        item.locator(".picker input").fill("居民委员会每届任期五年")  # action 2: results follow the typing
+        item.locator(".picker li", has_text="第九条第四款").first.locator("button").click()  # action 3
         expect(item.locator(".label-state")).to_contain_text("已标注：回答错了，正确条款：《河南省实施《中华人民共和国城市居民委员会组织法》办法》 第九条第四款")
         expect(item.locator(".label-state")).to_contain_text("张老师")
         ARTIFACTS.mkdir(exist_ok=True)  # ignored by git (.gitignore)
@@ -139,7 +149,7 @@ def test_a_trainer_labels_a_thumbs_down_answer_in_chromium_and_eval_counts_the_e
                             capture_output=True, text=True, timeout=300)
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
-    row = next(r for r in result["questions"] if r["question"] == "社区居委会主任一届干几年？")
+    row = next(r for r in result["questions"] if r["question"] == FOLLOW_UP)
     assert row["answerable"] and "regression" in row["tags"] and result["n"] == len(rows.read_text().splitlines())
     assert row["failure"].startswith("false_refusal")  # still wrong: the regression row shows it until a rebuild fixes it
 

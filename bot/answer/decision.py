@@ -129,15 +129,28 @@ class Decider:
         if query.article:
             _merge(candidates, self._article_hits(query, routed))
         if not lexical_only and self._retriever.uses_dense:
+            self._recall([whole, *asks], candidates, docs)
             self._retriever.weigh_sentences([whole, *asks], candidates)
         return weighing.evidence(candidates), routed
+
+    def _recall(self, views: list[str], hits: list[Hit], docs: frozenset[str] | None) -> None:
+        """Add to ``hits`` the clauses that answered the labelled questions most like ``views``
+        (``memory_rank``, ``memory_sim``), and tell every hit how much closer the closest labelled
+        question the documents do not answer is than the closest answered one (``memory_margin``)."""
+        voted, margin = self._retriever.by_memory(views, self._s.memory_neighbours, docs)
+        by_id = {h.clause.id: h for h in hits}
+        for h in voted:
+            mine = _adopt(hits, by_id, h)
+            mine.memory_rank, mine.memory_sim = h.memory_rank, h.memory_sim
+        for h in hits:
+            h.memory_margin = margin
 
     def _views(self, query: Query, whole: str, asks: list[str], depth: int, docs: frozenset[str] | None,
                lexical_only: bool) -> list[Hit]:
         """The whole question's hits; when it tells a case first, the hits of the ask alone and of the
-        ask with the case's rarest words (``ask_rank``: where the ask's searches put each); and the
-        clauses whose best sentence is closest to any of these views (``sentence_rank``); ``whole``
-        and ``asks``: the texts ``view_texts`` gives for ``query``."""
+        ask with the case's rarest words (``ask_rank``: where the ask's searches put each); the clauses
+        whose best sentence is closest to any of these views (``sentence_rank``). ``whole`` and ``asks``:
+        the texts ``view_texts`` gives for ``query``."""
         hits = self._retriever.search(whole, depth, docs=docs, lexical_only=lexical_only)
         by_id = {h.clause.id: h for h in hits}
         if not asks:

@@ -24,7 +24,7 @@ SIGNALS = (
     "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
     "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok",
     "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled", "sentence_best",
-    "sentence_margin",
+    "sentence_margin", "memory_sim", "memory_margin",
 )
 
 def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
@@ -58,6 +58,10 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "sentence_best": h.sentence_best,
         # How far the best clause's closest sentence is ahead of every other candidate's.
         "sentence_margin": h.sentence_best - max((e.hit.sentence_best for e in evidence if e is not best), default=0.0),
+        # How close the closest labelled question this clause answered is (0: none did), and how much
+        # closer the closest labelled question nobody could answer is than the closest answered one.
+        "memory_sim": h.memory_sim,
+        "memory_margin": h.memory_margin,
     }
 
 

@@ -2,8 +2,9 @@
 
 Each candidate clause is described by what the searches and the question say about it (each
 retriever's rank and score, the rank in the search of the ask alone, how close its best sentence
-is, coverage of the question's and of the ask's words, a figure of the asked kind, the document
-named or the primary one; the search measures once more for a question that tells a case first);
+is, coverage of the question's and of the ask's words, how close the labelled questions it
+answered are, a figure of the asked kind, the document named or the primary one; the search
+measures once more for a question that tells a case first);
 a logistic model fitted by ``benchmarks/calibrate.py`` on the dev splits turns that into
 P(the clause answers), and candidates are ordered by it. The weights are
 data (``bot/data/ranker.json``), not code.
@@ -21,7 +22,7 @@ from bot.answer.query import Query
 _MEASURES = (
     "fused", "bm25_rr", "dense_rr", "dense_sim", "bm25_log", "ask_rr", "coverage", "ask_coverage",
     "unit_fit", "figure_fit", "numbers_ok", "routed", "primary", "contrast", "sentence_rr", "sentence_whole",
-    "sentence_best",
+    "sentence_best", "memory_rr", "memory_sim",
 )
 # The same measures again for a question that tells a case first (0 otherwise): there the whole
 # question's words are mostly the case's, so a clause's ranks in the whole question's searches may
@@ -53,6 +54,8 @@ def candidate_features(query: Query, e: Evidence, top: float, routed: set[str], 
         "sentence_rr": 1.0 / h.sentence_rank if h.sentence_rank else 0.0,
         "sentence_whole": h.sentence_whole,
         "sentence_best": h.sentence_best,
+        "memory_rr": 1.0 / h.memory_rank if h.memory_rank else 0.0,
+        "memory_sim": h.memory_sim,
     }
     case = float(bool(query.situation))
     return features | {f"case_{name}": case * features[name] for name in _CASE_MEASURES}

@@ -18,6 +18,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from bot.answer.adapter import QueryAdapter
+from bot.answer.memory import QuestionMemory
 from bot.index.build import LoadedIndex
 from bot.index.tokenizer import ChineseTokenizer
 from bot.models import Clause
@@ -48,6 +49,9 @@ class Hit:
     sentence_rank: int | None = None  # rank in the sentence search of the question's views
     sentence_whole: float = 0.0  # cosine of the clause's best sentence to the whole question
     sentence_best: float = 0.0  # ... to the closest of the question's views
+    memory_rank: int | None = None  # rank among the clauses of the closest labelled questions (``bot.answer.memory``)
+    memory_sim: float = 0.0  # cosine of the closest labelled question this clause answered
+    memory_margin: float = 0.0  # the closest unanswerable labelled question's cosine less the closest answered one's (per question)
 
 
 def _node(clause: Clause, score: float) -> NodeWithScore:
@@ -80,14 +84,14 @@ class DenseRetriever(BaseRetriever):
     """Cosine similarity of normalised embeddings (inner product), in the backend.
 
     ``adapter``: a learned map of the question's embedding towards its clauses' (``bot.answer.adapter``);
-    None: the raw embedding. Applied after the embedding cache, so it can be swapped (calibration
-    does, fold by fold)."""
+    None: the raw embedding. ``memory``: labelled questions and their clauses (``bot.answer.memory``).
+    Both apply after the embedding cache, so they can be swapped (calibration does, question by question)."""
 
     def __init__(self, index: LoadedIndex, embedder, top_k: int = 30, max_chars: int = 160,
-                 adapter: QueryAdapter | None = None) -> None:
+                 adapter: QueryAdapter | None = None, memory: QuestionMemory | None = None) -> None:
         super().__init__()
         self._index, self._embedder, self._top_k, self._max_chars = index, embedder, top_k, max_chars
-        self.adapter = adapter
+        self.adapter, self.memory = adapter, memory
         # A question searched twice (once more within the documents it names) is embedded once.
         self._embed = functools.lru_cache(maxsize=1024)(embedder.get_query_embedding)
 
@@ -110,6 +114,13 @@ class DenseRetriever(BaseRetriever):
     def sentence_similarity(self, texts: list[str], positions: list[int]) -> np.ndarray:
         """Cosine of each clause's best sentence (columns) to each of ``texts`` (rows)."""
         return self._index.sentences.similarity(self._vectors(texts), positions)
+
+    def memory_ranked(self, texts: list[str], neighbours: int,
+                      docs: frozenset[str] | None = None) -> tuple[list[tuple[str, float]], float]:
+        """Clause ids the labelled questions closest to any of ``texts`` were answered by, with the
+        closest one's cosine, best first; and how much closer the closest unanswerable one is than the
+        closest answered one (``QuestionMemory.recall``; nothing without a memory)."""
+        return self.memory.recall(self._vectors(texts), neighbours, docs) if self.memory is not None else ([], 0.0)
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         # Raw embeddings: the adapter maps questions towards whole clauses, not towards sentences.
@@ -186,6 +197,14 @@ class HybridRetriever(BaseRetriever):
         """Clauses by their best sentence against any of ``texts`` (a question's views), best first."""
         return [Hit(self._clauses[i], 0.0, sentence_rank=rank)
                 for rank, (i, _) in enumerate(self._dense.sentence_ranked(texts, top_k, docs), 1)]
+
+    def by_memory(self, texts: list[str], neighbours: int, docs: frozenset[str] | None = None) -> tuple[list[Hit], float]:
+        """Clauses that answered the labelled questions closest to any of ``texts``, best first, and
+        how much closer the closest labelled question the documents do not answer is than the closest answered one."""
+        voted, margin = self._dense.memory_ranked(texts, neighbours, docs)
+        hits = [Hit(self._clauses[self._positions[cid]], 0.0, memory_rank=rank, memory_sim=sim)
+                for rank, (cid, sim) in enumerate(((c, s) for c, s in voted if c in self._positions), 1)]
+        return hits, margin
 
     def weigh_sentences(self, texts: list[str], hits: list[Hit]) -> None:
         """Set each hit's best-sentence cosines: to ``texts[0]`` (the whole question) and to any of ``texts``."""

@@ -1,0 +1,112 @@
+"""Labelled questions as evidence: the clauses that answered questions like this one.
+
+A worker's paraphrase ("被她男人打了") is often closer to another worker's paraphrase of the same
+need than to the clause's official wording, and the labelled questions the project holds (its dev
+splits, and questions labelled from the log with ``policy-bot labels export``) say which clause
+answered each. The memory keeps those questions' embeddings and answering clause ids; a new
+question's nearest labelled questions vote for their clauses, with the cosine of the closest as
+the vote's strength. It is a retriever and a ranking signal, not an answer: the learned ranker
+weighs it beside the searches (``bot.answer.rerank``), fitted with each question's own set left
+out of the memory, as a question nobody labelled meets it.
+
+``benchmarks/calibrate.py`` writes it (``bot/data/memory.npz``, one per embedder, like the other
+fitted files); serving needs numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bot.answer.calibrated import shipped_bytes
+
+logger = logging.getLogger(__name__)
+
+FILENAME = "memory.npz"
+
+
+@dataclass
+class QuestionMemory:
+    """Labelled questions: ``vectors[i]`` (unit length, as the embedder gives a question) was
+    answered by the clauses ``clauses[i]`` (empty: the documents do not answer it).
+
+    Attributes:
+        sources: where each question was labelled (a gold file's name), so a set can be left out.
+        embedder: the embedder the vectors are from (a memory never serves another's questions).
+    """
+
+    questions: list[str]
+    clauses: list[tuple[str, ...]]
+    sources: list[str]
+    vectors: np.ndarray
+    embedder: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def fingerprint(self) -> str:
+        """Names this memory (answers shared between workers are keyed by what made them)."""
+        return hashlib.sha256(self.vectors.tobytes() + json.dumps(self.clauses).encode()).hexdigest()
+
+    def without(self, source: str) -> QuestionMemory:
+        """The memory less the questions labelled in ``source`` (calibration: a set meets the others only)."""
+        keep = [i for i, s in enumerate(self.sources) if s != source]
+        return QuestionMemory([self.questions[i] for i in keep], [self.clauses[i] for i in keep],
+                              [self.sources[i] for i in keep], self.vectors[keep], self.embedder, self.meta)
+
+    def recall(self, views: np.ndarray, neighbours: int,
+               docs: frozenset[str] | None = None) -> tuple[list[tuple[str, float]], float]:
+        """Clause ids voted for by the ``neighbours`` labelled answerable questions closest to any of
+        ``views`` (a question's embeddings, one per row), each with its closest voter's cosine, best
+        first (only clauses of ``docs`` when given); and how much closer the closest labelled question
+        the documents do not answer is than the closest answered one (0.0 without both kinds)."""
+        if not len(self.clauses) or not len(views):
+            return [], 0.0
+        sims = (np.asarray(views, dtype=np.float32) @ self.vectors.T).max(axis=0)
+        answerable = np.array([bool(c) for c in self.clauses])
+        margin = float(sims[~answerable].max() - sims[answerable].max()) if 0 < answerable.sum() < len(sims) else 0.0
+        sims[~answerable] = -np.inf
+        best: dict[str, float] = {}
+        for i in np.argsort(-sims)[:neighbours]:
+            if sims[i] == -np.inf:
+                break
+            for clause_id in self.clauses[i]:
+                if docs is None or clause_id.split(":", 1)[0] in docs:
+                    best.setdefault(clause_id, float(sims[i]))
+        return sorted(best.items(), key=lambda kv: -kv[1]), margin
+
+    def save(self, path: Path) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, vectors=self.vectors.astype(np.float32), embedder=np.array(self.embedder),
+                            rows=np.array(json.dumps({"questions": self.questions, "clauses": self.clauses,
+                                                      "sources": self.sources, "meta": self.meta}, ensure_ascii=False)))
+        Path(path).write_bytes(buf.getvalue())
+
+    @classmethod
+    def read(cls, raw: bytes) -> QuestionMemory:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            rows = json.loads(str(data["rows"]))
+            return cls(rows["questions"], [tuple(c) for c in rows["clauses"]], rows["sources"],
+                       np.asarray(data["vectors"], dtype=np.float32), str(data["embedder"]), rows["meta"])
+
+
+def load_memory(path: Path | None, embedder: str, dimension: int, folder: tuple[str, ...] = ("data",)) -> QuestionMemory | None:
+    """The memory at ``path``, or the one shipped under the package's ``folder``; None when there is
+    none, or when its vectors are another embedder's or dimension's."""
+    raw = shipped_bytes(path, folder, FILENAME)
+    if raw is None:
+        return None
+    memory = QuestionMemory.read(raw)
+    if memory.embedder != embedder or memory.dimension != dimension:
+        logger.warning("question memory built with %s (%d-d), not %s (%d-d): not used",
+                       memory.embedder, memory.dimension, embedder, dimension)
+        return None
+    return memory
