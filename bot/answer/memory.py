@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from bot.answer.calibrated import shipped_bytes
 logger = logging.getLogger(__name__)
 
 FILENAME = "memory.npz"
+
+
+class QuestionMemoryError(ValueError):
+    """A memory file that ``QuestionMemory.save`` did not write, or one whose parts disagree."""
 
 
 @dataclass
@@ -48,6 +53,14 @@ class QuestionMemory:
     embedder: str
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        n = len(self.clauses)
+        if (self.vectors.ndim != 2 or len(self.vectors) != n or len(self.questions) != n or len(self.sources) != n
+                or not np.isfinite(self.vectors).all()
+                or not all(isinstance(c, str) for cs in self.clauses for c in cs)):
+            raise QuestionMemoryError("malformed question memory (rows, vectors and clause ids disagree): "
+                             "rerun benchmarks/calibrate.py")
+
     @property
     def dimension(self) -> int:
         return int(self.vectors.shape[1])
@@ -56,11 +69,15 @@ class QuestionMemory:
         """Names this memory (answers shared between workers are keyed by what made them)."""
         return hashlib.sha256(self.vectors.tobytes() + json.dumps(self.clauses).encode()).hexdigest()
 
-    def without(self, source: str) -> QuestionMemory:
-        """The memory less the questions labelled in ``source`` (calibration: a set meets the others only)."""
+    def without(self, source: str, near: np.ndarray | None = None, copies: float = 0.99) -> QuestionMemory:
+        """The memory less the questions labelled in ``source`` and, with ``near`` (a question's
+        vector), less any question that close to it (cosine ≥ ``copies``: the same question in
+        another set). Calibration: a question meets only the others, as a new question would."""
         keep = [i for i, s in enumerate(self.sources) if s != source]
-        return QuestionMemory([self.questions[i] for i in keep], [self.clauses[i] for i in keep],
-                              [self.sources[i] for i in keep], self.vectors[keep], self.embedder, self.meta)
+        if near is not None and keep:
+            keep = [i for i, sim in zip(keep, self.vectors[keep] @ np.asarray(near, dtype=np.float32)) if sim < copies]
+        return QuestionMemory([self.questions[i] for i in keep], [self.clauses[i] for i in keep], [self.sources[i] for i in keep],
+                              self.vectors[keep].reshape(len(keep), self.dimension), self.embedder, self.meta)
 
     def recall(self, views: np.ndarray, neighbours: int,
                docs: frozenset[str] | None = None) -> tuple[list[tuple[str, float]], float]:
@@ -73,7 +90,11 @@ class QuestionMemory:
         sims = (np.asarray(views, dtype=np.float32) @ self.vectors.T).max(axis=0)
         answerable = np.array([bool(c) for c in self.clauses])
         margin = float(sims[~answerable].max() - sims[answerable].max()) if 0 < answerable.sum() < len(sims) else 0.0
+        # Only questions answered in ``docs`` vote (masked before the nearest are taken, so that
+        # questions about other documents do not use up the votes).
         sims[~answerable] = -np.inf
+        if docs is not None:
+            sims[[not any(c.split(":", 1)[0] in docs for c in cs) for cs in self.clauses]] = -np.inf
         best: dict[str, float] = {}
         for i in np.argsort(-sims)[:neighbours]:
             if sims[i] == -np.inf:
@@ -92,10 +113,16 @@ class QuestionMemory:
 
     @classmethod
     def read(cls, raw: bytes) -> QuestionMemory:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            rows = json.loads(str(data["rows"]))
-            return cls(rows["questions"], [tuple(c) for c in rows["clauses"]], rows["sources"],
-                       np.asarray(data["vectors"], dtype=np.float32), str(data["embedder"]), rows["meta"])
+        """The memory ``save`` wrote; ``QuestionMemoryError`` for anything else (pickles are never loaded)."""
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+                rows = json.loads(str(data["rows"]))
+                return cls(rows["questions"], [tuple(c) for c in rows["clauses"]], rows["sources"],
+                           np.asarray(data["vectors"], dtype=np.float32), str(data["embedder"]), rows["meta"])
+        except QuestionMemoryError:
+            raise
+        except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSONDecodeError is a ValueError
+            raise QuestionMemoryError(f"not a question memory ({exc}): rerun benchmarks/calibrate.py") from exc
 
 
 def load_memory(path: Path | None, embedder: str, dimension: int, folder: tuple[str, ...] = ("data",)) -> QuestionMemory | None:
