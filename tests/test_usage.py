@@ -329,3 +329,16 @@ def test_serve_gives_each_worker_its_share_of_the_cores_for_every_thread_pool(se
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_stores_of_one_process_can_migrate_at_the_same_time(tmp_path):
+    # Alembic's running migration lives in module globals: unserialised, concurrent upgrades raise
+    # KeyError('config') in one of them (seen from the question-log writer's thread).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.usage.store import Store
+
+    stores = [Store(f"sqlite:///{tmp_path / f'usage{i}.sqlite3'}") for i in range(8)]
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            assert [f.exception() for f in [pool.submit(s.migrate) for s in stores]] == [None] * len(stores)

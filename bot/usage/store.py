@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import math
+import threading
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -41,6 +42,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 logger = logging.getLogger(__name__)
+# Alembic keeps its running migration in module globals (``alembic.context``): two stores of one
+# process migrating at once (the question-log writer and an app starting) break each other.
+_MIGRATING = threading.Lock()
 
 metadata = MetaData()
 
@@ -180,7 +184,7 @@ class Store:
         cfg.set_main_option("script_location", str(Path(str(resources.files("bot.usage").joinpath("migrations")))))
         engine = _engine(self.url, self.MIGRATION_TIMEOUT)
         try:
-            with engine.begin() as conn:
+            with _MIGRATING, engine.begin() as conn:
                 if conn.dialect.name == "postgresql":  # several workers may start at once
                     conn.execute(text("SELECT pg_advisory_xact_lock(71717171)"))
                 cfg.attributes["connection"] = conn
