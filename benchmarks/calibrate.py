@@ -94,9 +94,10 @@ def main() -> None:
     bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}),
                     refusal=_stand_in("refusal.json"), ranker=_stand_in("ranker.json"))
     args.fit += args.extra
-    gold = [g for path in args.fit for g in load_gold(path)]
-    sources = [_shown(path) for path in args.fit for _ in load_gold(path)]
-    shared = [path.resolve().is_relative_to(SHARED_TRAIN.parent.resolve()) for path in args.fit for _ in load_gold(path)]
+    rows = [(path, g) for path in args.fit for g in load_gold(path)]
+    gold = [g for _, g in rows]
+    sources = [_shown(path) for path, _ in rows]
+    shared = [path.resolve().is_relative_to(SHARED_TRAIN.parent.resolve()) for path, _ in rows]
     answering = _answering(bot, gold)
     adapter, adapters = fit_adapter(bot, gold, answering) if bot.settings.query_adapter else (None, [None] * len(gold))
     memory = build_memory(bot, gold, answering, sources, shared) if bot.settings.question_memory else None

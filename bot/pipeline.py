@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from llama_index.core import Settings as LlamaSettings
 
 from bot.answer.adapter import load_adapter
-from bot.answer.memory import load_memory
 from bot.answer.cache import AnswerCache
 from bot.answer.calibrated import CalibratedModel, shipped_folder
 from bot.answer.conversation import Resolution, resolve
 from bot.answer.decision import Decider, Decision
 from bot.answer.evidence import Evidence, Matcher
 from bot.answer.generation import Generator
+from bot.answer.memory import load_memory
 from bot.answer.query import Query, understand
 from bot.answer.refusal import load_model
 from bot.answer.render import DELEGATED, NOT_FOUND, Renderer

@@ -59,7 +59,10 @@ class QuestionMemory:
                 or not np.isfinite(self.vectors).all()
                 or not all(isinstance(c, str) for cs in self.clauses for c in cs)):
             raise QuestionMemoryError("malformed question memory (rows, vectors and clause ids disagree): "
-                             "rerun benchmarks/calibrate.py")
+                                      "rerun benchmarks/calibrate.py")
+        # Derived once, not per question: which rows were answered, and in which documents.
+        self._answerable = np.array([bool(c) for c in self.clauses], dtype=bool)
+        self._documents = [frozenset(map(_document, c)) for c in self.clauses]
 
     @property
     def dimension(self) -> int:
@@ -88,19 +91,19 @@ class QuestionMemory:
         if not len(self.clauses) or not len(views):
             return [], 0.0
         sims = (np.asarray(views, dtype=np.float32) @ self.vectors.T).max(axis=0)
-        answerable = np.array([bool(c) for c in self.clauses])
+        answerable = self._answerable
         margin = float(sims[~answerable].max() - sims[answerable].max()) if 0 < answerable.sum() < len(sims) else 0.0
         # Only questions answered in ``docs`` vote (masked before the nearest are taken, so that
         # questions about other documents do not use up the votes).
         sims[~answerable] = -np.inf
         if docs is not None:
-            sims[[not any(c.split(":", 1)[0] in docs for c in cs) for cs in self.clauses]] = -np.inf
+            sims[[not (d & docs) for d in self._documents]] = -np.inf
         best: dict[str, float] = {}
         for i in np.argsort(-sims)[:neighbours]:
             if sims[i] == -np.inf:
                 break
             for clause_id in self.clauses[i]:
-                if docs is None or clause_id.split(":", 1)[0] in docs:
+                if docs is None or _document(clause_id) in docs:
                     best.setdefault(clause_id, float(sims[i]))
         return sorted(best.items(), key=lambda kv: -kv[1]), margin
 
@@ -123,6 +126,11 @@ class QuestionMemory:
             raise
         except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSONDecodeError is a ValueError
             raise QuestionMemoryError(f"not a question memory ({exc}): rerun benchmarks/calibrate.py") from exc
+
+
+def _document(clause_id: str) -> str:
+    """The document a clause id names (``doc:ref``)."""
+    return clause_id.split(":", 1)[0]
 
 
 def load_memory(path: Path | None, embedder: str, dimension: int, folder: tuple[str, ...] = ("data",)) -> QuestionMemory | None:
