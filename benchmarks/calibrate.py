@@ -13,9 +13,9 @@ All three models see the signals of the serving decision path (``Decider.candida
 scikit-learn's logistic regression; choices are made on cross-validation folds grouped by question.
 
 - Ranker: which of two candidates is relevant, over each candidate's features (``bot.answer.rerank``),
-  fitted on pairs of one question's candidates. Its regularisation is the one with the best
-  out-of-fold top-1 over the questions (the former hand-weighted re-ranking: ``fused_top1`` beside it
-  is fused retrieval alone).
+  fitted on pairs of one question's candidates. Its regularisation is the strongest whose out-of-fold
+  top-1 over the questions is within one standard error of the best (``fused_top1`` beside it is
+  fused retrieval alone).
 - Refusal: P(the answer is right) over the decision's signals, on rows no sure rule decides. The
   threshold maximises, on out-of-fold probabilities, 1 per right answer, 1 per refused unanswerable
   question and ``REFUSED_WRONG`` per refused question whose answer would have been wrong (that
@@ -39,7 +39,7 @@ from bot.answer.adapter import FILENAME as ADAPTER_FILE
 from bot.answer.adapter import QueryAdapter
 from bot.answer.calibrated import CalibratedModel, shipped_folder
 from bot.answer.memory import FILENAME as MEMORY_FILE
-from bot.answer.memory import QuestionMemory
+from bot.answer.memory import QuestionMemory, clause_hash
 from bot.answer.query import understand
 from bot.answer.refusal import load_model, signals, warned
 from bot.answer.rerank import RANK_FEATURES, candidate_features
@@ -55,7 +55,8 @@ DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
                     "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "slot_unfilled",
-                    "contrast", "situation", "sentence_best", "sentence_margin", "memory_sim", "memory_margin")
+                    "contrast", "situation", "sentence_best", "sentence_margin", "memory_sim", "memory_margin",
+                    "figure_context")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 # Two labelled questions this close are one question (a twin in another dev split): calibration
 # leaves both out of the memory a question is fitted against.
@@ -154,7 +155,8 @@ def build_memory(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[
     keep = [i for i, g in enumerate(gold) if (answering[i] or not g.answerable) and not shared[i]]
     vectors = np.array([_whole_vector(bot, gold[i]) for i in keep], dtype=np.float32).reshape(len(keep), int(bot.index.manifest["dimension"]))
     clauses = [tuple(bot.index.clauses[j].id for j in answering[i]) for i in keep]
-    return QuestionMemory([gold[i].question for i in keep], clauses, [sources[i] for i in keep], vectors, bot.settings.embedder,
+    hashes = {bot.index.clauses[j].id: clause_hash(bot.index.clauses[j].text) for i in keep for j in answering[i]}
+    return QuestionMemory([gold[i].question for i in keep], clauses, [sources[i] for i in keep], vectors, bot.settings.embedder, hashes,
                           {"questions": len(keep), "answerable": sum(bool(c) for c in clauses),
                            "fitted_on": sorted({sources[i] for i in keep})})
 
@@ -281,11 +283,22 @@ def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[tuple]) ->
             m = CalibratedModel.ranking(RANK_FEATURES, [rows[j] for j in train], y[train], groups[train], c)
             oof[test] = [m.probability(rows[j]) for j in test]
         scores[c] = _top1(oof, y, groups)
-    best = max(C_GRID, key=lambda c: (scores[c], -c))
+    best = _within_noise(scores, sum(y[groups == gid].any() for gid in np.unique(groups)))
     model = CalibratedModel.ranking(RANK_FEATURES, rows, y, groups, best)
     model.meta = {"questions": int(len(set(questions))), "candidates": len(rows), "c": best,
-                  "oof_top1": round(scores[best], 4), "fused_top1": round(_top1(fused, y, groups), 4)}
+                  "oof_top1": round(scores[best], 4), "oof_top1_by_c": {str(c): round(v, 4) for c, v in scores.items()},
+                  "fused_top1": round(_top1(fused, y, groups), 4)}
     return model
+
+
+def _within_noise(scores: dict[float, float], n: int) -> float:
+    """The strongest regularisation whose out-of-fold share is within one standard error of the best
+    (the one-standard-error rule): the shares of neighbouring strengths differ by less than their
+    noise, and picking the argmax let a change to a few fit rows swing the ranker from C 0.03 to 1.0
+    (and the refusal model's weights with it)."""
+    top = max(scores.values())
+    noise = (top * (1 - top) / max(n, 1)) ** 0.5
+    return min(c for c, share in scores.items() if share >= top - noise)
 
 
 def _top1(score: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:

@@ -107,6 +107,8 @@ class PolicyBot:
                                 shipped_folder(s.embedder)) if s.query_adapter else None)
         memory = (load_memory(s.question_memory_model, s.embedder, int(self.index.manifest["dimension"]),
                               shipped_folder(s.embedder)) if s.question_memory else None)
+        if memory is not None:  # its clause ids checked against this build's
+            memory = memory.bound(self.index.clauses)
         self.dense = DenseRetriever(self.index, self.embedder, s.candidate_k, s.max_embed_chars, adapter, memory)
         self.retriever = HybridRetriever(
             BM25Retriever(self.index, self.tokenizer, s.candidate_k),

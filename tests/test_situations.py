@@ -85,6 +85,15 @@ def test_an_option_naming_another_share_of_votes_than_the_clause_is_false(bot):
     assert not judge("业主委员会作出决定须经全体组成人员半数以上同意", ev, bot.matcher).conflict
 
 
+def test_an_option_allowing_what_the_clause_no_longer_allows_is_false_and_its_neighbour_is_not(bot):
+    # "…各职能部门不再单独组织考核评比活动,取消对社区工作的“一票否决”事项。"
+    clause = next(c for c in bot.index.clauses if c.id == "xc-plan:s2.c4.i2")
+    ev = Evidence(Hit(clause, 1.0), 0.2, False, True, True, [], [])
+    assert judge("各职能部门可以单独组织对社区工作的考核评比活动", ev, bot.matcher).conflict
+    # The phrase beside it has the 不再; this option's own phrase does not.
+    assert not judge("取消对社区工作的“一票否决”事项", ev, bot.matcher).conflict
+
+
 def test_of_options_that_each_hold_somewhere_the_one_whose_clause_answers_the_stem_is_chosen(bot):
     # Each body is responsible for something in the regulation; only one for registration.
     a = bot.ask("按照河南的规定，志愿者注册和志愿服务组织登记归谁管？A. 由县级以上精神文明建设指导机构负责 "

@@ -28,7 +28,7 @@ from bot.models import Clause
 _SENTENCE = re.compile(r"[。；;]")
 # Denials and prohibitions: an option that has one where its clause has none (or the reverse) says
 # the opposite of the text.
-_DENIAL = re.compile(r"不得|不能|不可|禁止|严禁|没有|无需|不需|不必|不用|一律不|无权|不予|不应|不要|无须")
+_DENIAL = re.compile(r"不得|不能|不可|不准|不许|不宜|不再|禁止|严禁|没有|无需|不需|不必|不用|一律不|无权|不予|不应|不要|无须")
 _FRACTION = re.compile(r"[\d一二三四五六七八九十]+分之[\d一二三四五六七八九十]+|过半数|半数")
 # Modality: what the text allows against what it requires ("可以等于" against "应当…多一至二名").
 _MAY = re.compile(r"可以|有权")
@@ -103,7 +103,8 @@ def judge(option: str, ev: Evidence, matcher: Matcher, stem_words: Sequence[str]
     # from "市县党委书记要履行第一责任人职责，…乡镇党委书记要履行好直接责任人职责"); the statement it
     # twists is one part.
     size = len([p for p in PHRASE.split(opt) if p])
-    support, near = max((matcher.coverage(words, w), w) for w in _windows(text, size))
+    # Of windows covering as much, the shortest: a neighbouring phrase's "不再" is not the option's.
+    support, near = max(((matcher.coverage(words, w), w) for w in _windows(text, size)), key=lambda t: (t[0], -len(t[1])))
     mine, theirs = _figures(opt), _figures(near)
     conflict = bool(mine - theirs) and bool(theirs)
     conflict |= bool(_DENIAL.search(opt)) != bool(_DENIAL.search(near))

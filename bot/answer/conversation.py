@@ -22,6 +22,9 @@ from bot.text import normalize
 _PRONOUN = re.compile(r"这个|这些|这项|这类|这种|这方面|这一?条|这事|它们?|他们|她们|其中|上述|前面说的|刚才说的|该项|该条|那个|那些")
 # ... used as the subject ("这个由谁负责？"), not as a determiner ("这个规划的目标", "给他们买保险").
 _PRONOUN_SUBJECT = re.compile(rf"(?:^|[，,])(?:那|那么)?(?:{_PRONOUN.pattern})(?=由|是|要|怎么|如何|需要|有|能|呢|该|归|在|具体|[？?，,]|$)")
+# ... with at most this many characters before it (a greeting, "请问"): after a case told in the
+# turn itself ("…仓库门口那段路要拓宽，这事要不要先跟人家商量？") the pronoun points back into the turn.
+_OWN_ANTECEDENT = 6
 # A turn that opens or closes like a follow-up: "那…呢", "…呢？", "那要是…", "如果是…呢".
 _FOLLOW_OPENING = re.compile(r"^(?:那|那么|那如果|如果是|要是|换成|假如是|还有|另外)")
 _FOLLOW_CLOSING = re.compile(r"呢[？?。!！]*$")
@@ -51,6 +54,10 @@ _LEVEL_ASK = re.compile(r"^(?:那|那么)?(?:河南省?|国家|全国|许昌市?
 _ELLIPTICAL = re.compile(r"^(?:那|那么)?(?:具体|要|是|有没有|有|能不能|能|可以|可不可以|需要|需不需要|得|应该|应当|该|谁|由谁|"
                          r"什么时候|何时|怎么|如何|多少|多久|多长|几|哪些|哪几|哪个|包括|一共|最多|最少|至少)")
 _SHORT = 12
+# The earlier turn's own ask, when a new one takes its place ("村民代表会议多久开一次" + "多少人参加才能
+# 开？" asks about 村民代表会议, not how often): a question word for a manner, a time or a person with a
+# short verb after it ("多久开一次", "怎么推选"); "几名灾害信息员" names the subject and stays.
+_OLD_ASK = re.compile(r"(?:要|需要|得|应当|应该|能|可以)?(?:多久|多长时间|怎么|如何|什么时候|何时|由谁|是什么|是谁)(.{0,6})$")
 _FILLER = re.compile(r"^(?:那|那么|那如果|如果是|要是|换成|假如是|还有|另外)|(?:的)?(?:规定|要求|情况|标准)?呢[？?。!！]*$|[？?。!！]+$")
 
 
@@ -79,9 +86,15 @@ def is_follow_up(turn: str, names_topic: Callable[[str], bool] | None = None) ->
     return bool(
         _DETAIL.match(normalize(t)) or _LEVEL_ASK.match(t)
         or (len(normalize(t)) <= _SHORT and (_ELLIPTICAL.match(t) or _level_then_ellipsis(t)))
-        or _PRONOUN_SUBJECT.search(t)
+        or _leans_by_pronoun(t)
         or (short and (_FOLLOW_OPENING.match(t) or _FOLLOW_CLOSING.search(t)))
     )
+
+
+def _leans_by_pronoun(turn: str) -> bool:
+    """"这个由谁负责？" leans on the thread; a case told first, then "这事要不要…", does not."""
+    m = _PRONOUN_SUBJECT.search(turn)
+    return bool(m) and len(normalize(turn[:m.start()])) <= _OWN_ANTECEDENT
 
 
 def _level_then_ellipsis(turn: str) -> bool:
@@ -91,6 +104,12 @@ def _level_then_ellipsis(turn: str) -> bool:
         return False
     rest = re.sub(r"^(?:的|省|这边|那边)?(?:规定|要求|是)?", "", turn[m.end():])
     return not rest.strip("？?。！! ") or bool(_ELLIPTICAL.match(rest))
+
+
+def _without_ask(base: str) -> str:
+    """``base`` less its own ask (``_OLD_ASK``) when enough of a subject is left to search."""
+    head = _OLD_ASK.sub("", base).rstrip("的 ，,")
+    return head if len(normalize(head)) >= 4 else base
 
 
 def _swap(base: str, change: str) -> tuple[str, bool]:
@@ -135,7 +154,7 @@ def resolve(turn: str, history: list[str], names_topic: Callable[[str], bool] | 
         rest = _LEVEL.sub("", turn, count=1).strip("的 ，,")
         return Resolution(_with_level(base, turn) + (f"，{rest}" if rest else ""), leaned=True)
     if _ELLIPTICAL.match(turn) and len(normalize(turn)) <= _SHORT:
-        return Resolution(f"{base}，{turn.rstrip('？?。！! ')}", leaned=True)
+        return Resolution(f"{_without_ask(base)}，{turn.rstrip('？?。！! ')}", leaned=True)
     if _LEVEL.search(change) and len(normalize(change)) <= 8:
         rest = _LEVEL.sub("", change).strip("的 ")
         return Resolution(_with_level(base, change) + (f"，{rest}" if rest else ""), leaned=True)

@@ -20,12 +20,16 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bot.answer.calibrated import shipped_bytes
+from bot.index.clausestore import column, positions_of
+from bot.models import Clause
+from bot.text import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ class QuestionMemory:
     Attributes:
         sources: where each question was labelled (a gold file's name), so a set can be left out.
         embedder: the embedder the vectors are from (a memory never serves another's questions).
+        clause_hashes: each clause id's text as it was labelled (``clause_hash``), so that a rebuilt
+            index is checked against it (``bound``).
     """
 
     questions: list[str]
@@ -51,13 +57,14 @@ class QuestionMemory:
     sources: list[str]
     vectors: np.ndarray
     embedder: str
+    clause_hashes: dict[str, str]
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.clauses)
         if (self.vectors.ndim != 2 or len(self.vectors) != n or len(self.questions) != n or len(self.sources) != n
                 or not np.isfinite(self.vectors).all()
-                or not all(isinstance(c, str) for cs in self.clauses for c in cs)):
+                or not all(isinstance(c, str) and c in self.clause_hashes for cs in self.clauses for c in cs)):
             raise QuestionMemoryError("malformed question memory (rows, vectors and clause ids disagree): "
                                       "rerun benchmarks/calibrate.py")
         # Derived once, not per question: which rows were answered, and in which documents.
@@ -79,8 +86,37 @@ class QuestionMemory:
         keep = [i for i, s in enumerate(self.sources) if s != source]
         if near is not None and keep:
             keep = [i for i, sim in zip(keep, self.vectors[keep] @ np.asarray(near, dtype=np.float32)) if sim < copies]
-        return QuestionMemory([self.questions[i] for i in keep], [self.clauses[i] for i in keep], [self.sources[i] for i in keep],
-                              self.vectors[keep].reshape(len(keep), self.dimension), self.embedder, self.meta)
+        return self._rows(keep, [self.clauses[i] for i in keep], self.clause_hashes)
+
+    def _rows(self, keep: list[int], clauses: list[tuple[str, ...]], hashes: dict[str, str]) -> QuestionMemory:
+        """The memory of rows ``keep``, answered by ``clauses`` (one per kept row)."""
+        named = {c for cs in clauses for c in cs}
+        return QuestionMemory([self.questions[i] for i in keep], clauses, [self.sources[i] for i in keep],
+                              self.vectors[keep].reshape(len(keep), self.dimension), self.embedder,
+                              {c: h for c, h in hashes.items() if c in named}, self.meta)
+
+    def bound(self, clauses: Sequence[Clause]) -> QuestionMemory:
+        """This memory with its clause ids as the loaded index ``clauses`` names them. A clause id
+        that still holds the text it was labelled with stays; one whose text the index now holds
+        under another id (a rebuilt index, a renumbered clause) moves there; a clause whose text is
+        gone (the document changed) no longer votes, and a question left with no clause is dropped
+        (not turned into an unanswerable one). Anything but the first case is logged: rerun
+        ``benchmarks/calibrate.py``."""
+        positions = positions_of(clauses)
+        stale = [c for c, h in self.clause_hashes.items()
+                 if (i := positions.get(c)) is None or clause_hash(clauses[i].text) != h]
+        if not stale:
+            return self
+        by_hash = {clause_hash(text): c for c, text in zip(column(clauses, "id"), column(clauses, "text"))}
+        now = {c: by_hash.get(self.clause_hashes[c]) for c in stale}  # None: its text is gone
+        renamed = [tuple(dict.fromkeys(n for c in cs if (n := now.get(c, c)) is not None)) for cs in self.clauses]
+        keep = [i for i, (old, new) in enumerate(zip(self.clauses, renamed)) if new or not old]
+        hashes = {n: h for c, h in self.clause_hashes.items() if (n := now.get(c, c)) is not None}
+        gone = sum(n is None for n in now.values())
+        logger.warning("question memory: %d of its %d clauses are not where it was labelled (%d found under another id, "
+                       "%d gone; %d questions dropped): rerun benchmarks/calibrate.py",
+                       len(stale), len(self.clause_hashes), len(stale) - gone, gone, len(self.clauses) - len(keep))
+        return self._rows(keep, [renamed[i] for i in keep], hashes)
 
     def recall(self, views: np.ndarray, neighbours: int,
                docs: frozenset[str] | None = None) -> tuple[list[tuple[str, float]], float]:
@@ -111,7 +147,8 @@ class QuestionMemory:
         buf = io.BytesIO()
         np.savez_compressed(buf, vectors=self.vectors.astype(np.float32), embedder=np.array(self.embedder),
                             rows=np.array(json.dumps({"questions": self.questions, "clauses": self.clauses,
-                                                      "sources": self.sources, "meta": self.meta}, ensure_ascii=False)))
+                                                      "sources": self.sources, "clause_hashes": self.clause_hashes,
+                                                      "meta": self.meta}, ensure_ascii=False)))
         Path(path).write_bytes(buf.getvalue())
 
     @classmethod
@@ -121,11 +158,17 @@ class QuestionMemory:
             with np.load(io.BytesIO(raw), allow_pickle=False) as data:
                 rows = json.loads(str(data["rows"]))
                 return cls(rows["questions"], [tuple(c) for c in rows["clauses"]], rows["sources"],
-                           np.asarray(data["vectors"], dtype=np.float32), str(data["embedder"]), rows["meta"])
+                           np.asarray(data["vectors"], dtype=np.float32), str(data["embedder"]), rows["clause_hashes"],
+                           rows["meta"])
         except QuestionMemoryError:
             raise
         except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSONDecodeError is a ValueError
             raise QuestionMemoryError(f"not a question memory ({exc}): rerun benchmarks/calibrate.py") from exc
+
+
+def clause_hash(text: str) -> str:
+    """What a memory keeps of a clause's text: enough to tell whether an id still names that text."""
+    return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()[:16]
 
 
 def _document(clause_id: str) -> str:
