@@ -55,8 +55,7 @@ DEV_SETS = [Path("eval/dev.jsonl"), Path("eval/real-dev.jsonl"), Path("eval/conv
 
 REFUSAL_FEATURES = ("coverage", "ask_coverage", "unknown_share", "log_bm25", "dense", "dense_top", "agreement",
                     "figure_ok", "n_words", "rank_p", "rank_margin", "numbers_ok", "slot_unfilled",
-                    "contrast", "situation", "sentence_best", "sentence_margin", "memory_sim", "memory_margin",
-                    "figure_context")
+                    "contrast", "situation", "sentence_best", "sentence_margin", "memory_sim", "memory_margin")
 GATE_FEATURES = ("coverage", "unknown_share", "log_bm25", "bm25_margin", "n_words")
 # Two labelled questions this close are one question (a twin in another dev split): calibration
 # leaves both out of the memory a question is fitted against.
@@ -217,7 +216,7 @@ def fit_adapter(bot: PolicyBot, gold: list[GoldQuestion], answering: list[list[i
     if best is None:
         return None, [None] * len(gold)
     adapter = fitted(best, np.arange(len(q)))
-    adapter.meta |= {"questions": len(relevant), "views": int(len(q)), "oof_by_clause": scores[best],
+    adapter.meta |= {"questions": len(relevant), "views": len(q), "oof_by_clause": scores[best],
                      "oof_raw": scores[None]}
     # A question the adapter was not fitted on (unanswerable, no clause found) is searched with it as served.
     return adapter, [by_fold[best, folds[i]] if i in folds else adapter for i in range(len(gold))]
@@ -285,7 +284,7 @@ def fit_ranker(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[tuple]) ->
         scores[c] = _top1(oof, y, groups)
     best = _within_noise(scores, sum(y[groups == gid].any() for gid in np.unique(groups)))
     model = CalibratedModel.ranking(RANK_FEATURES, rows, y, groups, best)
-    model.meta = {"questions": int(len(set(questions))), "candidates": len(rows), "c": best,
+    model.meta = {"questions": len(set(questions)), "candidates": len(rows), "c": best,
                   "oof_top1": round(scores[best], 4), "oof_top1_by_c": {str(c): round(v, 4) for c, v in scores.items()},
                   "fused_top1": round(_top1(fused, y, groups), 4)}
     return model

@@ -34,6 +34,14 @@ def test_list_questions_with_ji_do_not_ask_for_a_number(question):
     assert q.is_list and not q.is_figure
 
 
+@pytest.mark.parametrize(("question", "names"), [
+    ("具体是哪几个县？", True), ("包括哪些内容？", True), ("农村和城市的覆盖率分别是多少？", False),
+    ("每个村都有几个信息员？", False),
+])
+def test_an_ask_for_things_named_is_told_from_one_figure_per_part(question, names):
+    assert understand(question).names is names
+
+
 @pytest.mark.parametrize(("question", "unit"), [
     ("社区工作者每年要培训多少学时？", "hours"),
     ("高龄津贴每个月发多少钱？", "money"),

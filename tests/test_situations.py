@@ -47,6 +47,26 @@ def test_a_group_named_one_way_in_the_ask_and_another_in_the_clause_is_still_a_c
     assert not m.contrasted(ask.asked_groups, "urban-rc-law:a8.k1")  # the urban law's 居民委员会
 
 
+def test_a_body_the_documents_treat_apart_is_another_group(bot):
+    # The urban law's 居委会 and the property regulation's 业主委员会 are different bodies: the
+    # latter's hand-over deadline does not answer a question about the former.
+    asked_rc = bot.ask("居委会换届以后，老班子要在几天内把印章交给新班子？")
+    assert not asked_rc.found and asked_rc.reason == "other_group"
+    asked_owners = bot.ask("业委会换届以后，老的业委会要在几天内把印章和档案交给新一届？")
+    assert asked_owners.found and asked_owners.citations[0].clause_id == "henan-property-regs:a33.k2"
+
+
+def test_a_which_ones_ask_is_not_answered_by_a_clause_that_names_none(bot):
+    # "推动3个左右县(市、区)…" gives a count, not the counties.
+    a = bot.ask("规划里说推动3个左右县（市、区）发展社区托育，具体是哪几个县？")
+    assert not a.found and a.reason == "no_list"
+
+
+def test_a_which_ones_ask_is_answered_by_a_clause_that_lists(bot):
+    a = bot.ask("村级综合服务设施建设要整合哪些现有场地")  # "整合利用村级组织活动场所等现有设施和场地"
+    assert a.found and a.citations[0].clause_id == "xc-plan:b4.i1"
+
+
 def test_an_exam_statement_contradicting_the_text_is_the_wrong_one(bot):
     a = bot.ask("根据《中华人民共和国村民委员会组织法》，下列说法错误的是（ ）A. 村民委员会每届任期五年 "
                 "B. 村民委员会成员可以连选连任 C. 村民委员会成员不得连选连任 D. 届满应当及时举行换届选举")

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from bot.answer.calibrated import sigmoid
 from bot.answer.figures import answers_unit, delegates
@@ -33,6 +34,20 @@ _YEAR = re.compile(r"(?:19|20)\d\d年(?:底|末)?")
 _ASKED_YEAR = re.compile(r"(?:19|20)\d\d")
 # Item, row and article numbers ("3.", "7 |", "第四十一条", "（七）") are structure, not figures.
 _NUMBERING = re.compile(r"^\s*(?:\d{1,2}\s*[.．|]|第[一二三四五六七八九十百零〇\d]+条|[（(][一二三四五六七八九十]+[)）])")
+# A clause that names several things: items apart from any parenthesis ("3个左右县(市、区)" names
+# none), several titles, or an open list ("活动场所等"); a table row holds several figures.
+_PARENTHESIS = re.compile(r"[（(][^（）()]*[)）]")
+_ITEMS = re.compile(r"、[^、]+、|[；;]|《[^》]+》[^《]*《|等")
+
+
+class ClauseFacts(NamedTuple):
+    """What a clause states whatever is asked (``Matcher.clause_facts``)."""
+
+    figure: bool  # a figure other than a calendar year
+    dated: bool  # a figure or a date
+    delegates: bool  # leaves a figure to someone else ("标准由省辖市人民政府制定")
+    lists: bool  # names several things
+    unit_text: str  # the text its units are read from
 
 
 @dataclass
@@ -50,6 +65,7 @@ class Evidence:
     ask_coverage: float = 0.0
     contrast: bool = False
     delegates: bool = False
+    lists: bool = False  # the clause names several things (what a 哪些/哪几个 ask wants)
     outside: bool = False  # the ask is about a place the clause's document does not govern (``outside``)
     rank_score: float = 0.0  # the ranker's score: two candidates' difference is the logit of P(the first is better)
 
@@ -104,7 +120,7 @@ class Matcher:
         self._haystacks = self.haystack
         # Words outside the build's table are counted once; bounded, since questions can make up any.
         self._count = functools.lru_cache(maxsize=65_536)(functools.partial(postings.count, haystacks=self._haystacks))
-        self._facts: dict[str, tuple[bool, bool, bool, str]] = {}
+        self._facts: dict[str, ClauseFacts] = {}
         self._contrasts = contrast_pairs()
         self._units: dict[tuple[str, str], bool] = {}
         # Document names by their first two characters: a question is checked only against the
@@ -219,21 +235,21 @@ class Matcher:
         own = self._own[clause_id]
         return any(not _names(own, mine) and _names(own, other) and not _names(own, both) for mine, other, both in groups)
 
-    def clause_facts(self, clause: Clause) -> tuple[bool, bool, bool, str]:
-        """What a clause states whatever is asked: whether it has a figure other than a calendar year,
-        whether it has a date, whether it leaves a figure to someone else ("标准由省辖市人民政府制定"),
-        and the text its units are read from (worked out once per clause, not once per question)."""
+    def clause_facts(self, clause: Clause) -> ClauseFacts:
+        """What a clause states whatever is asked (worked out once per clause, not once per question)."""
         if (facts := self._facts.get(clause.id)) is None:
             body = clause.text.split("|", 2)[-1] if clause.kind == "table_row" else _NUMBERING.sub("", clause.text)
             text = normalize(body)
-            facts = self._facts[clause.id] = (bool(_FIGURE.search(_YEAR.sub("", text))), bool(_FIGURE.search(text)),
-                                              delegates(body), clause.context + " " + body)
+            facts = self._facts[clause.id] = ClauseFacts(
+                figure=bool(_FIGURE.search(_YEAR.sub("", text))), dated=bool(_FIGURE.search(text)), delegates=delegates(body),
+                lists=clause.kind == "table_row" or bool(_ITEMS.search(_PARENTHESIS.sub("", text))),
+                unit_text=clause.context + " " + body)
         return facts
 
     def unit_ok(self, clause: Clause, unit_class: str) -> bool:
         key = (clause.id, unit_class)
         if (ok := self._units.get(key)) is None:
-            ok = self._units[key] = answers_unit(self.clause_facts(clause)[3], unit_class)
+            ok = self._units[key] = answers_unit(self.clause_facts(clause).unit_text, unit_class)
         return ok
 
 
@@ -276,8 +292,8 @@ class Weighing:
     def _weigh(self, h: Hit) -> Evidence:
         m, q, c = self.matcher, self.query, h.clause
         hay = m.haystack[c.id]
-        figure, dated, delegating, _ = m.clause_facts(c)
-        has_figure = dated if q.asks_time else figure
+        facts = m.clause_facts(c)
+        has_figure = facts.dated if q.asks_time else facts.figure
         coverage = m.coverage(self.words, hay)
         e = self._seen[c.id] = Evidence(
             hit=h,
@@ -290,7 +306,8 @@ class Weighing:
             unknown=self.unknown,
             ask_coverage=coverage if self.ask_words is self.words else m.coverage(self.ask_words, hay),
             contrast=m.contrasted(self.asked_groups, c.id),
-            delegates=delegating,
+            delegates=facts.delegates,
+            lists=facts.lists,
             outside=c.doc_id in self.foreign,
         )
         return e

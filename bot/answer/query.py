@@ -30,6 +30,8 @@ _FRAMING = re.compile(
 )
 # "哪几个方面", "哪几项", "包括哪些" ask for a list, not a number.
 _LIST = re.compile(r"哪些|哪几|分别|各是|各为|都有|包括什么|有哪")
+# Of those, the asks that want things named ("哪几个县", "包括哪些"), not one figure per part (分别).
+_NAMING = re.compile(r"哪些|哪几|包括什么|有哪")
 _FIGURE = re.compile(
     r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|什么时候|何时|时限|期限|之前|前完成|几点"
 )
@@ -117,6 +119,7 @@ class Query:
         situation: the case told before the ask ("我们社区有2800户…"), empty when there is none.
         numbers: the numbers the ask states (the situation's "就6个", "1200平方米" describe the case).
         is_figure: the ask wants a number, date or deadline. is_list: it wants several things.
+        names: it wants several things named (哪几个, 哪些), not one figure per part (分别).
         asks_time: the ask wants a date or a deadline (a calendar year answers it; it fills no other figure).
         asked_unit: the kind of figure asked for (``figures.UNIT_CLASSES`` key), if the ask names one.
         choice: set for multiple-choice questions.
@@ -131,6 +134,7 @@ class Query:
     numbers: list[str] = field(default_factory=list)
     is_figure: bool = False
     is_list: bool = False
+    names: bool = False
     asks_time: bool = False
     asked_unit: str | None = None
     choice: Choice | None = None
@@ -204,6 +208,7 @@ def understand(question: str) -> Query:
         numbers=_NUMBER.findall(normal),
         is_figure=is_figure and choice is None,
         is_list=is_list,
+        names=bool(_NAMING.search(normal)) and choice is None,
         asks_time=bool(_TIME.search(normal)),
         asked_unit=asked if choice is None else None,
         choice=choice,

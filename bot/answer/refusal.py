@@ -24,7 +24,7 @@ SIGNALS = (
     "coverage", "unknown_share", "log_bm25", "bm25_margin", "dense", "dense_top", "agreement",
     "figure_ok", "n_words", "rank_p", "rank_margin", "ask_coverage", "numbers_ok",
     "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled", "sentence_best",
-    "sentence_margin", "memory_sim", "memory_margin",
+    "sentence_margin", "memory_sim", "memory_margin", "list_missing",
 )
 
 def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
@@ -34,7 +34,9 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
     # Read from the ask only: the case a worker tells ("就6个", 襄城县) is not what is asked.
     # A year the ask names (2022年) that the clause's document lacks: the clause speaks of another time.
     slots = {"year_missing": not best.years_ok, "unit_missing": query.asked_unit is not None and not best.unit_ok,
-             "figure_missing": query.is_figure and not best.has_figure}
+             "figure_missing": query.is_figure and not best.has_figure,
+             # The ask wants several things named ("哪几个县") and the clause names none.
+             "list_missing": query.names and not best.lists}
     return {
         "coverage": best.coverage,
         "unknown_share": len(best.unknown) / max(len(best.words), 1),
@@ -51,7 +53,7 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
         "ask_coverage": best.ask_coverage,
         "numbers_ok": float(best.numbers_ok),
         **{name: float(fired) for name, fired in slots.items()},
-        # The ask wants a figure (of a kind, of a year) the clause does not state: the slot is unfilled.
+        # The ask wants a figure (of a kind, of a year) or a list the clause does not state: the slot is unfilled.
         "slot_unfilled": float(any(slots.values())),
         "contrast": float(best.contrast),
         "situation": float(bool(query.situation)),
@@ -68,7 +70,7 @@ def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str,
 # A refusal by the model is named by the first of these signals that fired (what the user, the
 # question log and eval see); "low_confidence" when none did.
 _REASONS = (("year_missing", "unmatched_number"), ("unit_missing", "unmatched_unit"),
-            ("figure_missing", "no_figure"), ("contrast", "other_group"))
+            ("figure_missing", "no_figure"), ("list_missing", "no_list"), ("contrast", "other_group"))
 
 
 def warned(sig: dict[str, float]) -> bool:
