@@ -60,6 +60,8 @@ def test_an_ask_for_things_named_is_told_from_one_figure_per_part(question, name
     ("这个岗位每个月有补贴没？一个月补多少？", "money"),
     ("生活补贴是谁定的，居委会一共多少人？", "people"),
     ("网格员每个网格负责多少户？", "households"),
+    ("遛狗的绳子最长能多长？", "length"),
+    ("便民生活圈是指步行多少米以内？", "length"),
 ])
 def test_figure_questions_name_the_unit_they_ask_for(question, unit):
     q = understand(question)
@@ -137,6 +139,12 @@ def test_a_stem_asking_which_ones_are_so_asks_for_all_that_apply():
 ])
 def test_a_fee_or_a_household_named_in_passing_does_not_set_the_asked_unit(question, unit):
     assert understand(question).asked_unit == unit
+
+
+@pytest.mark.parametrize("question", ["居委会委员每届任期多长？", "服务中心一天得开门多长时间？"])
+def test_a_term_or_a_duration_asked_with_duo_chang_is_no_length(question):
+    # "任期与村民委员会的任期相同" answers a 任期多长 ask without any figure of its own.
+    assert understand(question).asked_unit != "length"
 
 
 def test_an_exam_question_may_have_five_options():

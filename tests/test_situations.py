@@ -56,6 +56,12 @@ def test_a_body_the_documents_treat_apart_is_another_group(bot):
     assert asked_owners.found and asked_owners.citations[0].clause_id == "henan-property-regs:a33.k2"
 
 
+def test_a_length_asked_quotes_the_item_that_states_it(bot):
+    # 第十二条's first item is about banned breeds; the leash's length is in another item.
+    a = bot.ask("遛狗的绳子最长能多长？")
+    assert a.found and "一米五" in a.answer
+
+
 def test_a_which_ones_ask_is_not_answered_by_a_clause_that_names_none(bot):
     # "推动3个左右县(市、区)…" gives a count, not the counties.
     a = bot.ask("规划里说推动3个左右县（市、区）发展社区托育，具体是哪几个县？")

@@ -52,6 +52,8 @@ _ASKED_UNIT = (
     (re.compile(r"(?:多少|几)(?:名|个人|人)|多少(?:名)?(?:队员|民警|工作人员)|几名"), "people"),
     (re.compile(r"(?:多少|几)(?:天|日)|几个月"), "days"),
     (re.compile(r"(?:多少|几)年"), "years"),
+    # "绳子多长", "多少米以内": a length; "多长时间" is a duration and "任期多长" a term, not lengths.
+    (re.compile(r"(?<!期)多长(?!时间)|多远|多少米|几米|长度"), "length"),
     (re.compile(r"多少平方米|多大面积|面积(?:是)?多少"), "area"),
     (re.compile(r"多少张|几张"), "beds"),
     (re.compile(r"(?<![这那好])(?:多少|几)户(?!籍)"), "households"),
