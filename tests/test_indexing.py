@@ -75,7 +75,7 @@ def test_build_writes_a_complete_index_and_manifest(corpus_copy, embedder):
     assert index.manifest["n_clauses"] == len(index.clauses) == index.backend.size()
     assert index.manifest["embedder"] == embedder.model_name
     assert index.manifest["dimension"] == 384
-    assert {"corpus_hash", "versions", "tokenizer"} <= set(index.manifest)
+    assert {"corpus_hash", "versions", "tokenizer", "parser"} <= set(index.manifest)
 
 
 def test_unchanged_rebuild_embeds_nothing(corpus_copy, embedder):
@@ -103,6 +103,13 @@ def test_changed_parser_setting_makes_the_index_stale(corpus_copy, embedder):
     other = corpus_copy.model_copy(update={"max_clause_chars": 120})
     assert not is_fresh(other, embedder.model_name)
     assert not is_fresh(corpus_copy, "another/embedder")
+
+
+def test_another_version_of_the_clause_parser_makes_the_index_stale(corpus_copy, embedder, monkeypatch):
+    # A build keeps the clauses its parser made; a new parser may make others from the same text.
+    build_index(corpus_copy, CountingEmbedding(embedder))
+    monkeypatch.setattr("bot.index.builds._parser_hash", lambda: "another-parser")
+    assert not is_fresh(corpus_copy, embedder.model_name)
 
 
 def test_failed_build_leaves_the_previous_index_live(corpus_copy, embedder):

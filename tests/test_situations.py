@@ -62,6 +62,12 @@ def test_a_length_asked_quotes_the_item_that_states_it(bot):
     assert a.found and "一米五" in a.answer
 
 
+def test_a_fine_for_conduct_the_penalty_names_by_number_is_found(bot):
+    # "违反本条例第十条第四项规定的，处以五十元罚款": 遮阳伞 is only in 第十条.
+    a = bot.ask("电动车装遮阳伞罚多少钱？")
+    assert a.found and a.citations[0].clause_id == "xuchang-civility-regs:a35" and "五十元罚款" in a.answer
+
+
 def test_a_which_ones_ask_is_not_answered_by_a_clause_that_names_none(bot):
     # "推动3个左右县(市、区)…" gives a count, not the counties.
     a = bot.ask("规划里说推动3个左右县（市、区）发展社区托育，具体是哪几个县？")

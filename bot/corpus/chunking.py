@@ -29,9 +29,17 @@ _CN = "一二三四五六七八九十百零〇两"
 _CHAPTER = re.compile(rf"第([{_CN}]+)章")
 _SECTION = re.compile(rf"第([{_CN}]+)节")
 _ARTICLE = re.compile(rf"第([{_CN}]+)条")
-_ARTICLE_LINE = re.compile(rf"^\s*(?:#+\s*)?第[{_CN}]+条", re.M)
+_ARTICLE_LINE = re.compile(rf"^\s*(?:#+\s*)?第[{_CN}]+条", re.MULTILINE)
 _ITEM_CN = re.compile(rf"[(（][{_CN}]+[)）]")
-_HEADER_BLOCK = re.compile(r"\A=====\n.*?\n=====\n", re.S)
+# "违反本条例第十条第四项规定的，处以五十元罚款": conduct named only by the number of a provision of
+# the same regulation (one or several: "第十九条、第二十条第四款"); the clause is read with what it
+# refers to. A clause that restates the conduct ("违反本条例第十三条规定，专业经营单位拒不接收…的")
+# can be read alone.
+_REFERENCE = re.compile(rf"本条例((?:[、和及或]?第[{_CN}]+条(?:第[{_CN}]+款)?(?:第[{_CN}]+项)?)+)规定的")
+_PROVISION = re.compile(rf"第([{_CN}]+)条(?:第([{_CN}]+)款)?(?:第([{_CN}]+)项)?")
+_ITEM_NUMBER = re.compile(rf"\s*[(（]([{_CN}]+)[)）]")
+REFERENCE_CHARS = 120  # of each provision referred to, in the referring clause's context
+_HEADER_BLOCK = re.compile(r"\A=====\n.*?\n=====\n", re.DOTALL)
 _MARKDOWN_MARK = re.compile(r"#+\s*")
 
 
@@ -250,6 +258,7 @@ class _LegalParser(_Parser):
         self.chapter = self.section = ""
         self.article: tuple[int, str] | None = None  # (number, label "第二十条")
         self.paragraphs: list[list[int]] = []  # [start, end] of each 款, items included
+        self.articles: dict[int, list[list[int]]] = {}  # article number -> its 款, for references
         self.preamble: list[int] | None = None
 
     def headings(self) -> list[str]:
@@ -279,6 +288,7 @@ class _LegalParser(_Parser):
 
     def _finish(self) -> None:
         self._flush()
+        self._read_references()
         if self.preamble:
             # Emitted last so ids stay stable; position in the list does not matter for retrieval.
             self.chapter = self.section = ""
@@ -288,6 +298,7 @@ class _LegalParser(_Parser):
         if self.article is None:
             return
         n, label = self.article
+        self.articles.setdefault(n, self.paragraphs)
         many = len(self.paragraphs) > 1
         for k, (start, end) in enumerate(self.paragraphs, 1):
             kuan = f"第{_CN_ORDINAL(k)}款" if many else ""
@@ -295,7 +306,32 @@ class _LegalParser(_Parser):
         self.article, self.paragraphs = None, []
 
 
-def _CN_ORDINAL(k: int) -> str:  # noqa: N802 - reads like the 第…款 it builds
+    def _read_references(self) -> None:
+        """Give a clause that refers to provisions of its own regulation by number ("违反本条例第十条
+        第四项规定的，处以五十元罚款") their text as context: the penalty is found, and read, by the
+        conduct it punishes (遮阳伞), which only the provision names."""
+        for clause in self.clauses:
+            provisions = [p for m in _REFERENCE.finditer(clause.text) for p in _PROVISION.finditer(m.group(1))]
+            said = [f"本条例{p.group(0)}：{text}" for p in provisions if (text := self._provision(*p.groups()))]
+            if said:
+                clause.context = "；".join(said)
+
+    def _provision(self, article: str, paragraph: str | None, item: str | None) -> str:
+        """The text of 第N条[第M款][第K项], at most ``REFERENCE_CHARS``; "" if the regulation has none."""
+        spans = self.articles.get(chinese_numeral(article), [])
+        if paragraph:
+            k = chinese_numeral(paragraph)
+            spans = spans[k - 1 : k]
+        texts = [self.text[s:e] for s, e in spans]
+        if item:
+            k = chinese_numeral(item)
+            texts = [ln for t in texts for ln in t.splitlines()
+                     if (m := _ITEM_NUMBER.match(ln)) and chinese_numeral(m.group(1)) == k][:1]
+        text = _ARTICLE.sub("", " ".join(" ".join(t.split()) for t in texts), count=1).strip().rstrip("；;。")
+        return text[:REFERENCE_CHARS] + ("……" if len(text) > REFERENCE_CHARS else "")
+
+
+def _CN_ORDINAL(k: int) -> str:
     digits = "零一二三四五六七八九"
     return digits[k] if k < 10 else ("十" if k < 20 else digits[k // 10] + "十") + (digits[k % 10] if k % 10 else "")
 

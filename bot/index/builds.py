@@ -46,6 +46,11 @@ def _tokenizer_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def _parser_hash() -> str:
+    """The clause parser's source: a build parsed by another version may hold other clauses."""
+    return hashlib.sha256(resources.files("bot").joinpath("corpus", "chunking.py").read_bytes()).hexdigest()[:16]
+
+
 def expected_manifest(settings: Settings, embedder_name: str, documents: list[Document]) -> dict:
     """The manifest fields that must match for an existing build to be reused."""
     return {
@@ -57,6 +62,7 @@ def expected_manifest(settings: Settings, embedder_name: str, documents: list[Do
         "max_clause_chars": settings.max_clause_chars,
         "sentence_min_chars": settings.sentence_min_chars,
         "tokenizer": _tokenizer_hash(),
+        "parser": _parser_hash(),
     }
 
 
