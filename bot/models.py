@@ -75,6 +75,8 @@ class Clause(BaseModel):
     end: int
     text: str
     context: str = ""
+    refers: str = Field("", description="The provisions of its regulation the clause names only by number "
+                        "(违反本条例第十条第四项规定的…), their text: searched and matched, never quoted nor counted as the clause's own words")
 
 
 class Citation(BaseModel):

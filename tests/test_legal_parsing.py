@@ -72,11 +72,11 @@ def test_policy_opinions_use_the_plan_structure_through_markdown_headings():
 
 def test_conduct_named_only_by_its_provision_number_is_read_with_that_provision():
     penalties = {c.id: c for c in clauses_of("xuchang-civility-regs")}["xuchang-civility-regs:a35"]
-    assert "本条例第十条第四项：（四）非机动车不得加装遮阳篷（伞）" in penalties.context
-    assert "遮阳" not in penalties.text  # the quote stays the clause's own words
+    assert "本条例第十条第四项：（四）非机动车不得加装遮阳篷（伞）" in penalties.refers
+    assert "遮阳" not in penalties.text + penalties.context  # neither quoted nor read as the clause's own words
 
 
 def test_a_clause_that_restates_the_conduct_it_refers_to_needs_no_context():
     clauses = {c.id: c for c in clauses_of("henan-property-regs")}
     assert "违反本条例第十三条规定，专业经营单位拒不接收" in clauses["henan-property-regs:a79"].text
-    assert clauses["henan-property-regs:a79"].context == ""
+    assert clauses["henan-property-regs:a79"].refers == ""

@@ -37,7 +37,7 @@ _NUMBERING = re.compile(r"^\s*(?:\d{1,2}\s*[.．|]|第[一二三四五六七八�
 # A clause that names several things: items apart from any parenthesis ("3个左右县(市、区)" names
 # none), several titles, or an open list ("活动场所等"); a table row holds several figures.
 _PARENTHESIS = re.compile(r"[（(][^（）()]*[)）]")
-_ITEMS = re.compile(r"、[^、]+、|[；;]|《[^》]+》[^《]*《|等")
+_ITEMS = re.compile(r"、[^、。；;]+、|[；;]|《[^》]+》[^《]*《|(?<![相平同均对高中初])等(?![于额级])")
 
 
 class ClauseFacts(NamedTuple):

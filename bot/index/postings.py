@@ -28,8 +28,8 @@ _VERIFY_AT_MOST = 1000
 
 
 def matching_text(clause: Clause, doc: Document) -> str:
-    """What a clause can be matched on: its document's title and date, section, header, text."""
-    return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.text)))
+    """What a clause can be matched on: its document's title and date, section, header, the provisions it refers to, text."""
+    return normalize(" ".join((doc.title, doc.issued, clause.section, clause.context, clause.refers, clause.text)))
 
 
 def _codes(text: str) -> np.ndarray:
