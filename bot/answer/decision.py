@@ -11,11 +11,11 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bot.answer.calibrated import CalibratedModel
+from bot.answer.calibrated import CalibratedModel, sigmoid
 from bot.answer.choices import decide as decide_choice
 from bot.answer.evidence import Evidence, Matcher, Weighing
 from bot.answer.query import Query
-from bot.answer.refusal import delegated, hard_reason, refusal_reason, signals, warned
+from bot.answer.refusal import delegated, hard_reason, refusal_reason, signals, unfilled, warned
 from bot.answer.rerank import rerank
 from bot.answer.retrieval import Hit, HybridRetriever
 from bot.answer.selection import select
@@ -103,6 +103,7 @@ class Decider:
         # A clause whose document does not govern the place asked about (郑州市 against 许昌's plan) comes
         # last and is never quoted beside one that does; if it is the best there is, ``hard_reason`` refuses.
         ranked = sorted(rerank(query, evidence, self.ranker, routed, self._s.primary_doc), key=lambda e: e.outside)
+        _slot_filler_first(query, ranked, self._s.slot_filler_chance)
         evidence = ranked[:top_k]
         chosen = select(query, [e for e in evidence if not e.outside] or evidence, self._matcher, self._s, routed)
         letter = None
@@ -194,6 +195,22 @@ class Decider:
             if c.kind == "article":
                 articles.setdefault(_article_number(c), []).append(c)
         return articles
+
+
+def _slot_filler_first(query: Query, ranked: list[Evidence], chance: float) -> None:
+    """The ranker weighs the asked slot as one feature among many, so a clause that speaks of the
+    case (第十条: 电动车…遮阳伞) can outrank the one that states what is asked (第三十五条: 处以五十元罚款).
+    When the best leaves the slot unfilled, the first candidate the ranker finds nearly as likely
+    that fills it leads."""
+    if not ranked or not any(unfilled(query, ranked[0]).values()):
+        return
+    best = ranked[0]
+    for i, ev in enumerate(ranked[1:], 1):
+        if ev.outside or sigmoid(ev.rank_score - best.rank_score) < chance:
+            break
+        if not any(unfilled(query, ev).values()):
+            ranked.insert(0, ranked.pop(i))
+            return
 
 
 def _adopt(hits: list[Hit], by_id: dict[str, Hit], h: Hit) -> Hit:

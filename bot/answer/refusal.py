@@ -27,16 +27,21 @@ SIGNALS = (
     "sentence_margin", "memory_sim", "memory_margin", "list_missing",
 )
 
+def unfilled(query: Query, ev: Evidence) -> dict[str, bool]:
+    """Which slots of the ask the clause leaves unfilled, read from the ask only (the case a worker
+    tells, "就6个" or 襄城县, is not what is asked)."""
+    # A year the ask names (2022年) that the clause's document lacks: the clause speaks of another time.
+    return {"year_missing": not ev.years_ok, "unit_missing": query.asked_unit is not None and not ev.unit_ok,
+            "figure_missing": query.is_figure and not ev.has_figure,
+            # The ask wants several things named ("哪几个县") and the clause names none.
+            "list_missing": query.names and not ev.lists}
+
+
 def signals(query: Query, best: Evidence, evidence: list[Evidence]) -> dict[str, float]:
     """How well the best clause answers ``query``, by every measure a model may weigh."""
     h = best.hit
     others = [e.hit.bm25_score for e in evidence if e is not best and e.hit.bm25_rank]
-    # Read from the ask only: the case a worker tells ("就6个", 襄城县) is not what is asked.
-    # A year the ask names (2022年) that the clause's document lacks: the clause speaks of another time.
-    slots = {"year_missing": not best.years_ok, "unit_missing": query.asked_unit is not None and not best.unit_ok,
-             "figure_missing": query.is_figure and not best.has_figure,
-             # The ask wants several things named ("哪几个县") and the clause names none.
-             "list_missing": query.names and not best.lists}
+    slots = unfilled(query, best)
     return {
         "coverage": best.coverage,
         "unknown_share": len(best.unknown) / max(len(best.words), 1),
