@@ -198,17 +198,23 @@ class Decider:
 
 
 def _slot_filler_first(query: Query, ranked: list[Evidence], chance: float) -> None:
-    """The ranker weighs the asked slot as one feature among many, so a clause that speaks of the
-    case (第十条: 电动车…遮阳伞) can outrank the one that states what is asked (第三十五条: 处以五十元罚款).
-    When the best leaves the slot unfilled, the first candidate the ranker finds nearly as likely
-    that fills it leads."""
+    """The ranker weighs the asked slot as one feature among many, so the article on the conduct
+    asked about (第十条: 电动车…遮阳伞) can outrank the one that punishes it by number and states the
+    asked fine (第三十五条: "违反本条例第十条第四项规定的，处以五十元罚款"). When the best leaves the slot
+    unfilled, the first candidate the ranker finds nearly as likely that fills it *and names the
+    best's article* (``Clause.refers``) leads. Any filler would do more harm: a near-miss ("每个县要建
+    多少家社区医院") would get another figure of the asked unit."""
     if not ranked or not any(unfilled(query, ranked[0]).values()):
         return
     best = ranked[0]
+    article = normalize(best.hit.clause.ref).split("条", 1)[0] + "条"
+    if not article.startswith("第"):
+        return
     for i, ev in enumerate(ranked[1:], 1):
         if ev.outside or sigmoid(ev.rank_score - best.rank_score) < chance:
             break
-        if not any(unfilled(query, ev).values()):
+        c = ev.hit.clause
+        if c.doc_id == best.hit.clause.doc_id and article in c.refers and not any(unfilled(query, ev).values()):
             ranked.insert(0, ranked.pop(i))
             return
 
