@@ -95,8 +95,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     # Calibration looks at both searches' decisions itself (and the models may not exist yet for a
-    # newly calibrated embedder: the default's stand in, refitted here before they are used).
-    bot = PolicyBot(get_settings().model_copy(update={"lexical_gate": False}),
+    # newly calibrated embedder: the default's stand in, refitted here before they are used). A kept
+    # refusal model is loaded first, so that a missing or stale one fails before the long fits.
+    settings = get_settings()
+    kept = None if args.refit_refusal else load_model(settings.refusal_model, "refusal.json", settings.embedder)
+    bot = PolicyBot(settings.model_copy(update={"lexical_gate": False}),
                     refusal=_stand_in("refusal.json"), ranker=_stand_in("ranker.json"))
     args.fit += args.extra
     rows = [(path, g) for path in args.fit for g in load_gold(path)]
@@ -112,9 +115,9 @@ def main() -> None:
     unseen = [(a, memory, src, _whole_vector(bot, g) if memory else None) for a, src, g in zip(adapters, sources, gold)]
     ranker = fit_ranker(bot, gold, unseen)
     bot.decider.ranker = ranker
-    refusal, right = fit_refusal(bot, gold, unseen, None if args.refit_refusal else
-                                 load_model(None, "refusal.json", bot.settings.embedder))
+    refusal, right = fit_refusal(bot, gold, unseen, kept)
     gate = fit_gate(bot, gold, right, args.c)
+    gate.meta["refusal_fitted_on"] = refusal.meta.get("fitted_on")  # the refusal model it was fitted against
     if memory is not None:
         memory.save(args.out / MEMORY_FILE)
         print(f"memory: {memory.meta} -> {args.out / MEMORY_FILE}")
@@ -126,9 +129,8 @@ def main() -> None:
         (args.out / ADAPTER_FILE).unlink(missing_ok=True)
         print("adapter: the raw embedding does as well; none shipped")
     for name, model in (("ranker", ranker), ("refusal", refusal), ("gate", gate)):
-        if name == "refusal" and not args.refit_refusal:
-            continue  # kept as shipped
-        model.meta |= {"fitted_on": [_shown(p) for p in args.fit]}
+        if model is not kept:  # a kept refusal model is written unchanged (the same bytes where it came from)
+            model.meta |= {"fitted_on": [_shown(p) for p in args.fit]}
         (args.out / f"{name}.json").write_text(model.to_json() + "\n", encoding="utf-8")
         print(f"{name}: " + ", ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
         print(f"  threshold {model.threshold:.2f}: {model.meta} -> {args.out / f'{name}.json'}")
@@ -330,7 +332,7 @@ def fit_refusal(bot: PolicyBot, gold: list[GoldQuestion], unseen: list[tuple],
         q, d = bot.consider(g.question, g.history)
         ok = g.answerable and d.reason is None and answer_correct(bot.compose(q, d).answer, g.keywords)
         rows.append((g.answerable, ok, d.reason, q, d))
-    model = kept or _fitted_refusal(rows)
+    model = kept if kept is not None else _fitted_refusal(rows)
     right = []
     for answerable, ok, hard, q, d in rows:
         answers = hard is None and (d.choice is not None or model.says_yes(signals(d.query, d.chosen[0], d.evidence)))

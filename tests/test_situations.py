@@ -4,9 +4,11 @@ apart; figures the documents leave to others; exam statements judged against the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bot.answer.calibrated import fit_pairwise
 from bot.answer.choices import judge
+from bot.answer.decision import _punishes
 from bot.answer.evidence import Evidence
 from bot.answer.query import understand
 from bot.answer.retrieval import Hit
@@ -66,6 +68,15 @@ def test_a_fine_for_conduct_the_penalty_names_by_number_is_found(bot):
     # "违反本条例第十条第四项规定的，处以五十元罚款": 遮阳伞 is only in 第十条.
     a = bot.ask("电动车装遮阳伞罚多少钱？")
     assert a.found and a.citations[0].clause_id == "xuchang-civility-regs:a35" and "五十元罚款" in a.answer
+
+
+@pytest.mark.parametrize(("question", "punished"), [("电动车装遮阳伞罚多少钱？", True), ("骑电动车不戴头盔罚多少钱？", False)])
+def test_a_penalty_leads_only_for_the_item_of_the_conduct_it_names(bot, question, punished):
+    # 第三十五条 names 第十条's items 四 (遮阳篷), 七 and 八, not item 三 (头盔): no fine of another item.
+    evidence, _ = bot.decider.candidates(understand(question), 5, None)
+    by_id = {e.hit.clause.id: e for e in evidence}
+    conduct, penalty = by_id["xuchang-civility-regs:a10"], by_id["xuchang-civility-regs:a35"]
+    assert _punishes(penalty.hit.clause, conduct, bot.matcher) is punished
 
 
 def test_a_which_ones_ask_is_not_answered_by_a_clause_that_names_none(bot):

@@ -1,13 +1,14 @@
 """The one decision path: retrieve -> re-rank -> choose clauses -> refuse or answer.
 
 Serving and evaluation call ``Decider.decide``; calibration calls ``Decider.consider``, the same
-path short of the calibrated models, so both models are fitted on exactly the signals they see in
-service.
+path short of the calibrated models, so the models are fitted on exactly the signals they see in
+service (a kept refusal model on those of the ranker it was fitted with: ``benchmarks/calibrate.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -23,6 +24,9 @@ from bot.config import Settings
 from bot.index.clausestore import of_document
 from bot.models import Clause
 from bot.text import chinese_numeral, normalize
+
+# A provision a clause names by number, as ``Clause.refers`` gives it: "本条例第十条第四项：（四）…".
+_REFERRED = re.compile(r"本条例第([〇零一二三四五六七八九十百千两]+)条[^：]*：")
 
 
 @dataclass
@@ -103,7 +107,7 @@ class Decider:
         # A clause whose document does not govern the place asked about (郑州市 against 许昌's plan) comes
         # last and is never quoted beside one that does; if it is the best there is, ``hard_reason`` refuses.
         ranked = sorted(rerank(query, evidence, self.ranker, routed, self._s.primary_doc), key=lambda e: e.outside)
-        _slot_filler_first(query, ranked, self._s.slot_filler_chance)
+        _slot_filler_first(query, ranked, self._matcher, self._s.slot_filler_chance)
         evidence = ranked[:top_k]
         chosen = select(query, [e for e in evidence if not e.outside] or evidence, self._matcher, self._s, routed)
         letter = None
@@ -197,26 +201,35 @@ class Decider:
         return articles
 
 
-def _slot_filler_first(query: Query, ranked: list[Evidence], chance: float) -> None:
+def _slot_filler_first(query: Query, ranked: list[Evidence], matcher: Matcher, chance: float) -> None:
     """The ranker weighs the asked slot as one feature among many, so the article on the conduct
     asked about (第十条: 电动车…遮阳伞) can outrank the one that punishes it by number and states the
     asked fine (第三十五条: "违反本条例第十条第四项规定的，处以五十元罚款"). When the best leaves the slot
-    unfilled, the first candidate the ranker finds nearly as likely that fills it *and names the
-    best's article* (``Clause.refers``) leads. Any filler would do more harm: a near-miss ("每个县要建
-    多少家社区医院") would get another figure of the asked unit."""
-    if not ranked or not any(unfilled(query, ranked[0]).values()):
+    unfilled, the first candidate the ranker finds nearly as likely that fills it and punishes *the
+    part of the best the question is about* leads. Any filler would do more harm: a near-miss ("每个县
+    要建多少家社区医院") would get another figure of the asked unit, "不戴头盔罚多少" the fine of 遮阳伞."""
+    if not ranked or ranked[0].hit.clause.kind != "article" or not any(unfilled(query, ranked[0]).values()):
         return
     best = ranked[0]
-    article = normalize(best.hit.clause.ref).split("条", 1)[0] + "条"
-    if not article.startswith("第"):
-        return
     for i, ev in enumerate(ranked[1:], 1):
         if ev.outside or sigmoid(ev.rank_score - best.rank_score) < chance:
             break
-        c = ev.hit.clause
-        if c.doc_id == best.hit.clause.doc_id and article in c.refers and not any(unfilled(query, ev).values()):
+        if _punishes(ev.hit.clause, best, matcher) and not any(unfilled(query, ev).values()):
             ranked.insert(0, ranked.pop(i))
             return
+
+
+def _punishes(clause: Clause, best: Evidence, matcher: Matcher) -> bool:
+    """Whether ``clause`` names by number a provision of ``best``'s article that speaks of the
+    question at least as much as any line (款, 项) of that article does."""
+    target = best.hit.clause
+    if clause.doc_id != target.doc_id:
+        return False
+    starts = list(_REFERRED.finditer(clause.refers))
+    named = [clause.refers[m.end(): nxt.start() if nxt else None]
+             for m, nxt in zip(starts, [*starts[1:], None]) if chinese_numeral(m.group(1)) == _article_number(target)]
+    best_line = max((matcher.coverage(best.words, line) for line in target.text.splitlines() if line.strip()), default=0.0)
+    return any(matcher.coverage(best.words, text) >= best_line > 0 for text in named)
 
 
 def _adopt(hits: list[Hit], by_id: dict[str, Hit], h: Hit) -> Hit:

@@ -6,7 +6,9 @@ worker's wording (a number the clause lacks, a figure of another kind or none, t
 logistic model weighs with the rest, because no single rule or score threshold separates
 answerable from unanswerable questions here. The same kind of model, over the lexical signals only, is the gate
 that lets BM25's answer stand without the dense search (``bot.answer.decision``). Both are fitted on the
-dev splits by ``benchmarks/calibrate.py`` and shipped in ``bot/data``; test splits are never used.
+dev splits by ``benchmarks/calibrate.py`` and shipped in ``bot/data``; test splits are never used. The
+refusal model is refitted only when asked (``--refit-refusal``): the shipped one may be an earlier fit
+than the ranker whose scores it reads.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SIGNALS = (
     "unit_missing", "figure_missing", "contrast", "situation", "year_missing", "slot_unfilled", "sentence_best",
     "sentence_margin", "memory_sim", "memory_margin", "list_missing",
 )
+
 
 def unfilled(query: Query, ev: Evidence) -> dict[str, bool]:
     """Which slots of the ask the clause leaves unfilled, read from the ask only (the case a worker
