@@ -99,7 +99,8 @@ class Settings(BaseSettings):
                                     "the two scores' difference, at most 0.5), so the worker sees both (above 0.5: never).")
     slot_filler_chance: float = Field(0.2, ge=0, le=1, description="When the ranker's best clause leaves the asked slot "
                                       "unfilled (a figure of the asked unit, the asked year, the names asked for), a lower "
-                                      "candidate that fills it and names the best's article by number (a penalty) leads "
+                                      "candidate that fills it and names by number the provision of the best's article the question is about (a "
+                                      "penalty) leads "
                                       "instead if the ranker gives it at least this chance of being the better one (above 0.5: never).")
     multi_margin: float = Field(0.15, ge=0, le=1, description="The same margin for questions asking for several things (分别/哪些).")
     related_k: int = Field(3, ge=0, le=10, description="Closest clauses shown with a not-found answer, marked as not answering.")

@@ -8,7 +8,6 @@ service (a kept refusal model on those of the ranker it was fitted with: ``bench
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -21,12 +20,10 @@ from bot.answer.rerank import rerank
 from bot.answer.retrieval import Hit, HybridRetriever
 from bot.answer.selection import select
 from bot.config import Settings
+from bot.corpus.chunking import referred
 from bot.index.clausestore import of_document
 from bot.models import Clause
 from bot.text import chinese_numeral, normalize
-
-# A provision a clause names by number, as ``Clause.refers`` gives it: "本条例第十条第四项：（四）…".
-_REFERRED = re.compile(r"本条例第([〇零一二三四五六七八九十百千两]+)条[^：]*：")
 
 
 @dataclass
@@ -225,9 +222,10 @@ def _punishes(clause: Clause, best: Evidence, matcher: Matcher) -> bool:
     target = best.hit.clause
     if clause.doc_id != target.doc_id:
         return False
-    starts = list(_REFERRED.finditer(clause.refers))
-    named = [clause.refers[m.end(): nxt.start() if nxt else None]
-             for m, nxt in zip(starts, [*starts[1:], None]) if chinese_numeral(m.group(1)) == _article_number(target)]
+    article = _article_number(target)
+    named = [text for number, text in referred(clause.refers) if number == article]
+    if not named:
+        return False
     best_line = max((matcher.coverage(best.words, line) for line in target.text.splitlines() if line.strip()), default=0.0)
     return any(matcher.coverage(best.words, text) >= best_line > 0 for text in named)
 

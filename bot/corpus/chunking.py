@@ -41,6 +41,8 @@ _PROVISION = re.compile(rf"第([{_CN}]+)条(?:第([{_CN}]+)款)?(?:第([{_CN}]+)
 _ARTICLE_LABEL = re.compile(rf"^\s*第[{_CN}]+条\s*")
 _ITEM_NUMBER = re.compile(rf"\s*[(（]([{_CN}]+)[)）]")
 REFERENCE_CHARS = 120  # of each provision referred to, in the referring clause's ``refers``
+# One provision in ``refers``, as ``_read_references`` writes it: "本条例第十条第四项：（四）…".
+_REFERS_PART = re.compile(rf"本条例第([{_CN}]+)条[^：]*：")
 _HEADER_BLOCK = re.compile(r"\A=====\n.*?\n=====\n", re.DOTALL)
 _MARKDOWN_MARK = re.compile(r"#+\s*")
 
@@ -352,3 +354,10 @@ def parse_clauses(doc: Document, text: str, max_chars: int = 300) -> list[Clause
     """
     parser = _LegalParser if _ARTICLE_LINE.search(text) else _PlanParser
     return parser(doc, text, max_chars).parse()
+
+
+def referred(refers: str) -> list[tuple[int, str]]:
+    """The provisions a clause's ``Clause.refers`` names: (article number, the provision's text)."""
+    starts = list(_REFERS_PART.finditer(refers))
+    return [(chinese_numeral(m.group(1)), refers[m.end(): nxt.start() if nxt else None].removesuffix("；"))
+            for m, nxt in zip(starts, [*starts[1:], None])]
