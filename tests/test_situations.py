@@ -102,6 +102,21 @@ def test_several_right_statements_are_all_named(bot):
     assert a.found and a.choice == "AB" and "villagers-committee-law:a11.k2" in [c.clause_id for c in a.citations]
 
 
+def test_a_penalty_article_is_quoted_at_the_item_fining_the_conduct_asked_about(bot):
+    # 第三十五条 fines nine items by number only; "违反本条例第十七条规定的" is the one on 广场舞 noise.
+    clause = next(c for c in bot.index.clauses if c.id == "xuchang-civility-regs:a35")
+    quote = bot.renderer._quote(understand("小区广场舞晚上十点多还放音乐，劝了不听，按许昌的条例怎么罚？"), clause)
+    assert "违反本条例第十七条规定的，给予警告；警告后不改正的，处以二百元以上五百元以下罚款" in quote
+    assert "第十条第" not in quote  # no other item's fine beside it
+
+
+def test_a_plan_paragraph_numbered_like_an_item_is_still_quoted_by_its_sentences(bot):
+    # "（一）充分发挥基层党组织领导核心作用。…" is a 300-character paragraph, not an article's item.
+    clause = next(c for c in bot.index.clauses if c.id == "central-community-governance-2017:s2.c1.t1.x1")
+    quote = bot.renderer._quote(understand("街道党工委的工作重心要转移到哪些方面上来？"), clause)
+    assert quote.startswith("（一）充分发挥基层党组织领导核心作用。……") and len(quote) < len(clause.text)
+
+
 def test_the_pairwise_ranker_recovers_a_known_ordering():
     # Reference: candidates whose relevance follows a known linear score; the fitted ranker must put
     # the relevant candidate first about as often as that score does.

@@ -9,6 +9,7 @@ from bot.answer.evidence import Evidence, Matcher
 from bot.answer.figures import answers_unit, figure_values, table_row
 from bot.answer.query import Query
 from bot.answer.retrieval import Hit
+from bot.corpus.chunking import named_in
 from bot.models import Citation, Clause, Document
 from bot.text import normalize, sentence_spans
 
@@ -21,6 +22,9 @@ SECOND_SENTENCE = 0.5
 FIGURE_CREDIT = 0.25
 # An item's or a paragraph's title sentence: a numbering, then a short phrase with no comma ("（四）统筹发挥社会力量协同作用。").
 _TITLE = re.compile(r"^\s*(?:\d+[.．、]|[（(][一二三四五六七八九十]+[）)])[^，,；;：:]{2,24}。$")
+# A numbered item of an article, and a line of text from its first character.
+_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
+_LINE = re.compile(r"\S[^\n]*")
 _DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出并注明出处，请按事项适用的文件（国家、省、市）把握。"
 
 
@@ -31,27 +35,36 @@ class Renderer:
         self._matcher, self._docs, self._whole_chars = matcher, documents, whole_chars
 
     def _quote(self, query: Query, clause: Clause) -> str:
-        """The clause's sentence that best carries the ask's words (IDF-weighted, official synonyms and
-        shared character bigrams counted: ``Matcher.coverage``), with the next best when it scores at
-        least ``SECOND_SENTENCE`` of it, and for a figure question a figure of the asked kind ("一届干几年"
-        → "每届任期五年", not the sentence on who elects). An item's title ("2.持续开展城乡社区减负增效。")
-        leads the quote but is never all of it: it names the subject, the sentences after it say what
-        is required. The whole clause when it is short (``whole_chars``) or has two sentences at most."""
-        spans = sentence_spans(clause.text)
+        """The clause's sentence (``_units``) that best carries the ask's words (IDF-weighted, official
+        synonyms and shared character bigrams counted: ``Matcher.coverage``; a sentence that names
+        provisions by number counts what they say), with the next best when it scores at least
+        ``SECOND_SENTENCE`` of it, and for a figure question a figure of the asked kind ("一届干几年" →
+        "每届任期五年", not the sentence on who elects); of two penalties of different conducts, the one
+        on the question's. An item's title ("2.持续开展城乡社区减负增效。") leads the quote but is never
+        all of it: it names the subject, the sentences after it say what is required. The whole clause when it is short
+        (``whole_chars``) or has two sentences at most."""
+        spans = _units(clause)
         if len(spans) <= 2 or len(clause.text) <= self._whole_chars:
             return clause.text
         ask, topic = self._matcher.words(query.ask or query.topic), self._matcher.words(query.topic)
 
+        def said(sentence: str) -> str:
+            # A sentence that names provisions by number ("违反本条例第十七条规定的，…罚款") says what they say.
+            return normalize(" ".join([sentence, *named_in(sentence, clause.refers)]))
+
         def score(sentence: str) -> float:
             figure = query.asked_unit is not None and answers_unit(sentence, query.asked_unit)
-            t = normalize(sentence)
+            t = said(sentence)
             return (self._matcher.coverage(ask, t) + self._matcher.coverage(topic, t)) / 2 + FIGURE_CREDIT * figure
 
         title = spans[0] if _TITLE.match(clause.text[spans[0][0]:spans[0][1]]) else None
         body = [sp for sp in spans if sp != title]
         scored = sorted(((score(clause.text[s:e]), s, e) for s, e in body), key=lambda t: -t[0])
         top = scored[0][0]
-        keep = sorted((s, e) for sc, s, e in scored[:2] if sc >= SECOND_SENTENCE * top and sc > 0) or [body[0]]
+        keep = [(s, e) for sc, s, e in scored[:2] if sc >= SECOND_SENTENCE * top and sc > 0] or [body[0]]
+        if len(keep) == 2 and not query.is_list and all(named_in(clause.text[s:e], clause.refers) for s, e in keep):
+            del keep[1]  # two penalties of different conducts named by number: the best one answers
+        keep.sort()
         return "……".join(clause.text[s:e] for s, e in ([title] if title else []) + keep)
 
     def compose(self, query: Query, chosen: list[Evidence], lead: str = "") -> tuple[str, list[Citation]]:
@@ -76,3 +89,21 @@ class Renderer:
         return Citation(n=n, doc_id=c.doc_id, title=doc.title, doc_number=doc.doc_number, level=doc.level,
                         source=doc.source, added_by_user=doc.added_by_user, section=c.section,
                         ref=c.ref, clause_id=c.id, text=c.text, context=c.context, score=round(hit.score, 6))
+
+
+def _units(clause: Clause) -> list[tuple[int, int]]:
+    """What a quote is made of: the clause's sentences, except that the sentences of a numbered item
+    of an article are one unit ("（三）违反…的，责令驶离；拒不驶离…的，处以二百元罚款；": its conduct and its
+    penalty are one statement). A plan's "（一）title。sentence。" paragraphs stay sentences."""
+    spans = sentence_spans(clause.text)
+    if clause.kind != "article":
+        return spans
+    items = [(m.start(), m.end()) for m in _LINE.finditer(clause.text) if _ITEM.match(m.group(0))]
+    units: list[tuple[int, int]] = []
+    for s, e in spans:
+        item = next(((a, b) for a, b in items if a <= s < b), None)
+        if item and units and units[-1][1] > item[0]:  # the unit before ends inside this item: one unit
+            units[-1] = (units[-1][0], e)
+        else:
+            units.append((s, e))
+    return units

@@ -42,7 +42,7 @@ _ARTICLE_LABEL = re.compile(rf"^\s*第[{_CN}]+条\s*")
 _ITEM_NUMBER = re.compile(rf"\s*[(（]([{_CN}]+)[)）]")
 REFERENCE_CHARS = 120  # of each provision referred to, in the referring clause's ``refers``
 # One provision in ``refers``, as ``_read_references`` writes it: "本条例第十条第四项：（四）…".
-_REFERS_PART = re.compile(rf"本条例第([{_CN}]+)条[^：]*：")
+_REFERS_PART = re.compile(rf"本条例(第([{_CN}]+)条(?:第[{_CN}]+款)?(?:第[{_CN}]+项)?)：")
 _HEADER_BLOCK = re.compile(r"\A=====\n.*?\n=====\n", re.DOTALL)
 _MARKDOWN_MARK = re.compile(r"#+\s*")
 
@@ -358,6 +358,18 @@ def parse_clauses(doc: Document, text: str, max_chars: int = 300) -> list[Clause
 
 def referred(refers: str) -> list[tuple[int, str]]:
     """The provisions a clause's ``Clause.refers`` names: (article number, the provision's text)."""
+    return [(chinese_numeral(m.group(2)), text) for m, text in _refers_parts(refers)]
+
+
+def named_in(sentence: str, refers: str) -> list[str]:
+    """The text of each provision ``sentence`` (of a clause whose ``Clause.refers`` is ``refers``)
+    names by number: the item of a penalty article that fines "违反本条例第十七条规定的" reads as
+    what 第十七条 says."""
+    texts = {m.group(1): text for m, text in _refers_parts(refers)}
+    labels = [p.group(0) for m in _REFERENCE.finditer(sentence) for p in _PROVISION.finditer(m.group(1))]
+    return [texts[label] for label in labels if label in texts]
+
+
+def _refers_parts(refers: str) -> list[tuple[re.Match, str]]:
     starts = list(_REFERS_PART.finditer(refers))
-    return [(chinese_numeral(m.group(1)), refers[m.end(): nxt.start() if nxt else None].removesuffix("；"))
-            for m, nxt in zip(starts, [*starts[1:], None])]
+    return [(m, refers[m.end(): nxt.start() if nxt else None].removesuffix("；")) for m, nxt in zip(starts, [*starts[1:], None])]
