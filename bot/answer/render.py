@@ -39,10 +39,10 @@ class Renderer:
         synonyms and shared character bigrams counted: ``Matcher.coverage``; a sentence that names
         provisions by number counts what they say), with the next best when it scores at least
         ``SECOND_SENTENCE`` of it, and for a figure question a figure of the asked kind ("一届干几年" →
-        "每届任期五年", not the sentence on who elects); of two penalties of different conducts, the one
-        on the question's. An item's title ("2.持续开展城乡社区减负增效。") leads the quote but is never
-        all of it: it names the subject, the sentences after it say what is required. The whole clause when it is short
-        (``whole_chars``) or has two sentences at most."""
+        "每届任期五年", not the sentence on who elects); of two penalties of different conducts, only
+        the one on the question's. An item's title ("2.持续开展城乡社区减负增效。") leads the quote but is
+        never all of it: it names the subject, the sentences after it say what is required. The whole
+        clause when it is short (``whole_chars``) or has two sentences at most."""
         spans = _units(clause)
         if len(spans) <= 2 or len(clause.text) <= self._whole_chars:
             return clause.text
