@@ -9,7 +9,7 @@ from bot.answer.evidence import Evidence, Matcher
 from bot.answer.figures import answers_unit, figure_values, table_row
 from bot.answer.query import Query
 from bot.answer.retrieval import Hit
-from bot.corpus.chunking import named_in
+from bot.corpus.chunking import item_lines, named_in
 from bot.models import Citation, Clause, Document
 from bot.text import normalize, sentence_spans
 
@@ -22,9 +22,6 @@ SECOND_SENTENCE = 0.5
 FIGURE_CREDIT = 0.25
 # An item's or a paragraph's title sentence: a numbering, then a short phrase with no comma ("（四）统筹发挥社会力量协同作用。").
 _TITLE = re.compile(r"^\s*(?:\d+[.．、]|[（(][一二三四五六七八九十]+[）)])[^，,；;：:]{2,24}。$")
-# A numbered item of an article, and a line of text from its first character.
-_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
-_LINE = re.compile(r"\S[^\n]*")
 _DIFFERENT_RULES = "注：以上文件的规定不完全相同，已分别列出并注明出处，请按事项适用的文件（国家、省、市）把握。"
 
 
@@ -47,22 +44,21 @@ class Renderer:
         if len(spans) <= 2 or len(clause.text) <= self._whole_chars:
             return clause.text
         ask, topic = self._matcher.words(query.ask or query.topic), self._matcher.words(query.topic)
-
-        def said(sentence: str) -> str:
-            # A sentence that names provisions by number ("违反本条例第十七条规定的，…罚款") says what they say.
-            return normalize(" ".join([sentence, *named_in(sentence, clause.refers)]))
-
-        def score(sentence: str) -> float:
-            figure = query.asked_unit is not None and answers_unit(sentence, query.asked_unit)
-            t = said(sentence)
-            return (self._matcher.coverage(ask, t) + self._matcher.coverage(topic, t)) / 2 + FIGURE_CREDIT * figure
-
         title = spans[0] if _TITLE.match(clause.text[spans[0][0]:spans[0][1]]) else None
         body = [sp for sp in spans if sp != title]
-        scored = sorted(((score(clause.text[s:e]), s, e) for s, e in body), key=lambda t: -t[0])
+        # A sentence that names provisions by number ("违反本条例第十七条规定的，…罚款") says what they say.
+        named = {sp: named_in(clause.text[sp[0]:sp[1]], clause.refers) for sp in body}
+
+        def score(sp: tuple[int, int]) -> float:
+            sentence = clause.text[sp[0]:sp[1]]
+            figure = query.asked_unit is not None and answers_unit(sentence, query.asked_unit)
+            t = normalize(" ".join([sentence, *named[sp]]))
+            return (self._matcher.coverage(ask, t) + self._matcher.coverage(topic, t)) / 2 + FIGURE_CREDIT * figure
+
+        scored = sorted(((score((s, e)), s, e) for s, e in body), key=lambda t: -t[0])
         top = scored[0][0]
         keep = [(s, e) for sc, s, e in scored[:2] if sc >= SECOND_SENTENCE * top and sc > 0] or [body[0]]
-        if len(keep) == 2 and not query.is_list and all(named_in(clause.text[s:e], clause.refers) for s, e in keep):
+        if len(keep) == 2 and not query.is_list and all(named[sp] for sp in keep):
             del keep[1]  # two penalties of different conducts named by number: the best one answers
         keep.sort()
         return "……".join(clause.text[s:e] for s, e in ([title] if title else []) + keep)
@@ -98,7 +94,7 @@ def _units(clause: Clause) -> list[tuple[int, int]]:
     spans = sentence_spans(clause.text)
     if clause.kind != "article":
         return spans
-    items = [(m.start(), m.end()) for m in _LINE.finditer(clause.text) if _ITEM.match(m.group(0))]
+    items = item_lines(clause.text)
     units: list[tuple[int, int]] = []
     for s, e in spans:
         item = next(((a, b) for a, b in items if a <= s < b), None)

@@ -31,6 +31,7 @@ _SECTION = re.compile(rf"第([{_CN}]+)节")
 _ARTICLE = re.compile(rf"第([{_CN}]+)条")
 _ARTICLE_LINE = re.compile(rf"^\s*(?:#+\s*)?第[{_CN}]+条", re.MULTILINE)
 _ITEM_CN = re.compile(rf"[(（][{_CN}]+[)）]")
+_TEXT_LINE = re.compile(r"\S[^\n]*")  # a line, from its first character
 # "违反本条例第十条第四项规定的，处以五十元罚款": conduct named only by the number of a provision of
 # the same regulation (one or several: "第十九条、第二十条第四款"); the clause is searched with what it
 # refers to. A clause that restates the conduct ("违反本条例第十三条规定，专业经营单位拒不接收…的")
@@ -368,6 +369,12 @@ def named_in(sentence: str, refers: str) -> list[str]:
     texts = {m.group(1): text for m, text in _refers_parts(refers)}
     labels = [p.group(0) for m in _REFERENCE.finditer(sentence) for p in _PROVISION.finditer(m.group(1))]
     return [texts[label] for label in labels if label in texts]
+
+
+def item_lines(text: str) -> list[tuple[int, int]]:
+    """The spans of ``text``'s lines that are numbered items ("（三）违反…；…罚款；"), each from its
+    number to the end of its line."""
+    return [(m.start(), m.end()) for m in _TEXT_LINE.finditer(text) if _ITEM_CN.match(m.group(0))]
 
 
 def _refers_parts(refers: str) -> list[tuple[re.Match, str]]:
