@@ -36,7 +36,7 @@ def test_list_questions_with_ji_do_not_ask_for_a_number(question):
 
 @pytest.mark.parametrize(("question", "names"), [
     ("具体是哪几个县？", True), ("包括哪些内容？", True), ("农村和城市的覆盖率分别是多少？", False),
-    ("每个村都有几个信息员？", False),
+    ("每个村都有几个信息员？", False), ("规划里说的三项清单是哪三项？", True),
 ])
 def test_an_ask_for_things_named_is_told_from_one_figure_per_part(question, names):
     assert understand(question).names is names
@@ -62,6 +62,7 @@ def test_an_ask_for_things_named_is_told_from_one_figure_per_part(question, name
     ("网格员每个网格负责多少户？", "households"),
     ("遛狗的绳子最长能多长？", "length"),
     ("便民生活圈是指步行多少米以内？", "length"),
+    ("退下来的老主任每个月能领多少生活补贴？", "money"),
 ])
 def test_figure_questions_name_the_unit_they_ask_for(question, unit):
     q = understand(question)
@@ -112,6 +113,22 @@ def test_indefinite_numbers_in_a_told_case_do_not_make_it_a_question():
     assert q.situation.startswith("小区里") and q.ask.startswith("社区该为他们做")
 
 
+def test_what_follows_na_asks_and_the_case_set_against_it_is_the_situation():
+    q = understand("规划说城市社区政务自助一体机要全覆盖，那农村社区的覆盖率目标是多少？")
+    assert q.situation.startswith("规划说城市社区") and q.ask.startswith("那农村社区") and "城市" not in q.ask
+
+
+def test_na_as_a_demonstrative_does_not_split_the_ask():
+    q = understand("全社区的居民2400人，那天只来了1000人，这会能开成吗？")
+    assert q.situation == "" and "2400" in q.ask
+
+
+def test_before_doing_something_is_no_deadline_asked():
+    q = understand("组委会想委托我们招募志愿者。接这个活之前，我们得先办个啥手续？")
+    assert not q.is_figure and not q.asks_time
+    assert understand("规划要求社会救助协理员啥时候之前设上？").is_figure
+
+
 def test_a_question_of_one_sentence_is_all_ask():
     q = understand("2025年城市社区综合服务设施覆盖率要达到多少？")
     assert q.situation == "" and q.numbers == ["2025"]
@@ -136,6 +153,7 @@ def test_a_stem_asking_which_ones_are_so_asks_for_all_that_apply():
     ("社区工作者交社保费吗？每年要参加多少学时的培训？", "hours"),
     ("领补贴需要满足多少条件？", None),
     ("这几户人家能不能申请补贴？", None),
+    ("多少户能领补贴？", "households"),
 ])
 def test_a_fee_or_a_household_named_in_passing_does_not_set_the_asked_unit(question, unit):
     assert understand(question).asked_unit == unit

@@ -90,6 +90,29 @@ def test_a_which_ones_ask_is_answered_by_a_clause_that_lists(bot):
     assert a.found and a.citations[0].clause_id == "xc-plan:b4.i1"
 
 
+def test_an_ask_counting_the_things_it_wants_named_is_answered_by_as_many_items(bot):
+    # 专栏4's two items are two clauses, neither of which lists: together they name the two asked for.
+    a = bot.ask("补短板工程包括哪两项")
+    assert a.found and {c.clause_id for c in a.citations} >= {"xc-plan:b4.i1", "xc-plan:b4.i2"}
+
+
+def test_the_other_group_asked_after_na_is_a_contrast(bot):
+    # The plan's table has the urban figure only: the case told before "，那" is not the ask.
+    a = bot.ask("规划说城市社区政务通用自助服务一体机要全覆盖，那农村社区的一体机覆盖率目标是多少？")
+    assert not a.found and a.reason == "other_group"
+
+
+def test_a_figure_written_in_chinese_numerals_with_its_measure_is_a_figure(bot):
+    a = bot.ask("业委会的办公室最小得多大？")  # "其面积不低于二十平方米"
+    assert a.found and a.citations[0].clause_id.startswith("henan-property-regs:a11") and "二十平方米" in a.answer
+
+
+def test_an_allowance_left_to_the_local_government_is_delegated(bot):
+    a = bot.ask("居委会老主任干了十五年以上，退下来没有固定收入，每个月能领多少生活补贴？")
+    assert not a.found and a.reason == "delegated" and "另行规定" in a.answer
+    assert a.citations[0].clause_id == "henan-urban-rc-measures:a19.k2"
+
+
 def test_an_exam_statement_contradicting_the_text_is_the_wrong_one(bot):
     a = bot.ask("根据《中华人民共和国村民委员会组织法》，下列说法错误的是（ ）A. 村民委员会每届任期五年 "
                 "B. 村民委员会成员可以连选连任 C. 村民委员会成员不得连选连任 D. 届满应当及时举行换届选举")

@@ -107,6 +107,12 @@ class Decider:
         _slot_filler_first(query, ranked, self._matcher, self._s.slot_filler_chance)
         evidence = ranked[:top_k]
         chosen = select(query, [e for e in evidence if not e.outside] or evidence, self._matcher, self._s, routed)
+        if query.count > 1 and len(chosen) >= query.count and not chosen[0].lists:
+            # "哪两项" answered by two items: the quote names as many things as asked, though its first
+            # clause names one (a copy: the weighing keeps the clause's own evidence for the other search).
+            first = chosen[0]
+            chosen[0] = replace(first, lists=True)
+            evidence = [chosen[0] if e is first else e for e in evidence]
         letter = None
         if query.choice:
             letter, deciding = decide_choice(query.choice, ranked, self._matcher, routed)

@@ -24,11 +24,14 @@ from bot.index.tokenizer import ChineseTokenizer, Group, contrast_pairs
 from bot.models import Clause, Document
 from bot.text import normalize
 
-# A clause "has a figure" when it states a number, a share, a frequency or a deadline.
+# A clause "has a figure" when it states a number, a share, a frequency or a deadline. A Chinese
+# numeral counts before a measure ("二十平方米", "五十元"), not before 届 or 分 ("十九届", "十分").
 _FIGURE = re.compile(
-    r"\d|[一二三四五六七八九十百千两]+[个项名户条块张次级类支所家人日天年岁周时米刻]|[一二三四五六七八九十]+分之"
-    r"|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
+    r"\d|[一二三四五六七八九十百千两]+(?:[个项名户条块张次级类支所家人日天年岁周时米刻元倍]|平方米|分贝|分钟|学时|课时)"
+    r"|[一二三四五六七八九十]+分之|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
 )
+# A when-question is answered by a day an event sets as well as by a date ("在选举结果公布之日").
+_EVENT_DAY = re.compile(r"之日|当日|当天|同日|次日")
 # A calendar year ("2023年", "2025年底") dates a clause; it answers a when-question, not a how-much one.
 _YEAR = re.compile(r"(?:19|20)\d\d年(?:底|末)?")
 _ASKED_YEAR = re.compile(r"(?:19|20)\d\d")
@@ -44,7 +47,7 @@ class ClauseFacts(NamedTuple):
     """What a clause states whatever is asked (``Matcher.clause_facts``)."""
 
     figure: bool  # a figure other than a calendar year
-    dated: bool  # a figure or a date
+    dated: bool  # a figure, a date or a day an event sets
     delegates: bool  # leaves a figure to someone else ("标准由省辖市人民政府制定")
     lists: bool  # names several things
     unit_text: str  # the text its units are read from
@@ -241,7 +244,8 @@ class Matcher:
             body = clause.text.split("|", 2)[-1] if clause.kind == "table_row" else _NUMBERING.sub("", clause.text)
             text = normalize(body)
             facts = self._facts[clause.id] = ClauseFacts(
-                figure=bool(_FIGURE.search(_YEAR.sub("", text))), dated=bool(_FIGURE.search(text)), delegates=delegates(body),
+                figure=bool(_FIGURE.search(_YEAR.sub("", text))), dated=bool(_FIGURE.search(text) or _EVENT_DAY.search(text)),
+                delegates=delegates(body),
                 lists=clause.kind == "table_row" or bool(_ITEMS.search(_PARENTHESIS.sub("", text))),
                 unit_text=clause.context + " " + body)
         return facts

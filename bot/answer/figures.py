@@ -88,7 +88,8 @@ def units_in(text: str) -> set[str]:
 
 # "具体办法和标准由省辖市人民政府制定": the text names who sets the figure instead of stating it;
 # a "how much" question it is the best clause for is answered "not set here, set by …" (delegated).
-_DELEGATION = re.compile(r"(?:标准|办法|数额|金额)[^。；]{0,20}由[^。；]{2,30}(?:制定|规定|确定)")
+# Pay ("生活补贴，由所在地人民政府另行规定") is delegated the same way as a standard.
+_DELEGATION = re.compile(r"(?:标准|办法|数额|金额|补贴|津贴|补助|报酬|待遇)[^。；]{0,20}由[^。；]{2,30}(?:制定|规定|确定)")
 
 
 def delegates(text: str) -> bool:

@@ -29,17 +29,22 @@ _FRAMING = re.compile(
     r"|[吗呢啊吧呀嘛]+(?=[？?。！!]*$)|[？?。！!]+$"
 )
 # "哪几个方面", "哪几项", "包括哪些" ask for a list, not a number.
-_LIST = re.compile(r"哪些|哪几|分别|各是|各为|都有|包括什么|有哪")
+# "哪三项", "哪五个社" name as many things as they count.
+_LIST = re.compile(r"哪些|哪几|哪[两二三四五六七八九十]|分别|各是|各为|都有|包括什么|有哪")
 # Of those, the asks that want things named ("哪几个县", "包括哪些"), not one figure per part (分别).
-_NAMING = re.compile(r"哪些|哪几|包括什么")
+_NAMING = re.compile(r"哪些|哪几|哪[两二三四五六七八九十]|包括什么")
+_COUNTED = re.compile(r"哪([两二三四五六七八九十]+)")
+# A deadline is asked by a time word ("啥时候之前", "哪个月之前"); "之前" alone dates the case ("接这个活之前").
 _FIGURE = re.compile(
-    r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|什么时候|何时|时限|期限|之前|前完成|几点"
+    r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|哪个月"
+    r"|什么时候|啥时候|何时|时限|期限|前完成|几点"
 )
 # The unit a figure question names ("多少钱", "几名", "几点"): the evidence must carry a figure of that kind.
 _ASKED_UNIT = (
-    # Pay, allowances, fees and fines are sums of money however the ask goes on ("工资最低是多少", "罚多少").
+    # Pay, allowances, fees and fines are sums of money however the ask goes on ("工资最低是多少", "罚多少",
+    # "能领多少生活补贴").
     # Not when another unit follows 多少 ("工资多少天发一次", "罚多少分"), nor 处罚/惩罚/罚则.
-    (re.compile(r"多少钱|多少元|多少万|多少\w{0,4}费|(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款|(?<![处惩])罚(?!则))"
+    (re.compile(r"多少钱|多少元|多少万|多少\w{0,4}费|多少(?![个天日年月人名项种类档级次分号岁户小])\w{0,4}(?:工资|薪酬|津贴|补贴|补助|奖金|罚款)|(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款|(?<![处惩])罚(?!则))"
                 r"(?:的)?(?:标准|上限|下限|最低|最高|一般)?(?:是|为|能给|能|给|有|得|可以)?多少(?![个天日年月人名项种类档级次分号岁户小])"),
      "money"),
     # ... and when the ask names the sum first and asks after it ("有补贴没？一个月补多少").
@@ -66,7 +71,7 @@ _ASKED_UNIT = (
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # A question about time: a year or a deadline answers it ("2025年", "年底前").
-_TIME = re.compile(r"哪一?年|什么时候|啥时候|何时|时限|期限|之前|前完成|几月|哪个月|到哪年|多久|多长时间|时间节点")
+_TIME = re.compile(r"哪一?年|什么时候|啥时候|何时|时限|期限|前完成|几月|哪个月|到哪年|多久|多长时间|时间节点")
 # A sentence that asks something: one ending in a question mark, or an unterminated last one with
 # an interrogative word; one ending in 。 or ！ tells (十几位老人, 好几个 are not questions). A worker's
 # case ("我们社区有2800户…") comes first; the ask is the run of asking sentences at the end.
@@ -74,6 +79,11 @@ _SENTENCE = re.compile(r"[^。！!？?；;\n]+[。！!？?；;\n]*")
 _INTERROGATIVE = re.compile(
     r"吗|呢|多少|(?<![十好这那一])几(?![十百千万])|啥|什么|哪|谁|怎么|怎样|如何|咋|是否|有没有|能不能|可不可以|要不要|行不行|算不算|该不该|是不是|对不对"
 )
+
+
+# "规划说城市社区要全覆盖，那农村社区呢": what follows "，那" asks; what comes before is the case it
+# sets against (that, not 那些/那天, is the conjunction).
+_THEN = re.compile(r"[，,]\s*(?=那(?![些个里儿样天时边]))")
 
 
 def _asks(sentence: str) -> bool:
@@ -123,6 +133,7 @@ class Query:
         numbers: the numbers the ask states (the situation's "就6个", "1200平方米" describe the case).
         is_figure: the ask wants a number, date or deadline. is_list: it wants several things.
         names: it wants several things named (哪几个, 哪些), not one figure per part (分别).
+        count: how many things it wants named ("哪三项": 3; 0 when it does not say).
         asks_time: the ask wants a date or a deadline (a calendar year answers it; it fills no other figure).
         asked_unit: the kind of figure asked for (``figures.UNIT_CLASSES`` key), if the ask names one.
         choice: set for multiple-choice questions.
@@ -138,6 +149,7 @@ class Query:
     is_figure: bool = False
     is_list: bool = False
     names: bool = False
+    count: int = 0
     asks_time: bool = False
     asked_unit: str | None = None
     choice: Choice | None = None
@@ -176,14 +188,18 @@ def _article(text: str) -> tuple[str, int, int] | None:
 
 def split_ask(text: str) -> tuple[str, str]:
     """(situation, ask): the trailing sentences that ask something, apart from the case told before
-    them. A question of one sentence, or one where no sentence asks, is all ask."""
+    them or set against them ("…，那农村呢"). A question of one sentence with no "，那", or one where no
+    sentence asks, is all ask."""
     sentences = _SENTENCE.findall(text)
     cut = len(sentences)
     while cut > 0 and _asks(sentences[cut - 1]):
         cut -= 1
-    if cut == len(sentences) or cut == 0:
+    if cut == len(sentences):
         return "", text
-    return "".join(sentences[:cut]).strip(), "".join(sentences[cut:]).strip()
+    situation, ask = "".join(sentences[:cut]).strip(), "".join(sentences[cut:]).strip()
+    if (then := list(_THEN.finditer(ask))) and then[-1].start() > 0:
+        situation, ask = (situation + ask[: then[-1].start()]).strip(), ask[then[-1].end():]
+    return situation, ask
 
 
 def topic_of(text: str) -> str:
@@ -212,6 +228,7 @@ def understand(question: str) -> Query:
         is_figure=is_figure and choice is None,
         is_list=is_list,
         names=bool(_NAMING.search(normal)) and choice is None,
+        count=chinese_numeral(counted.group(1)) if (counted := _COUNTED.search(normal)) else 0,
         asks_time=bool(_TIME.search(normal)),
         asked_unit=asked if choice is None else None,
         choice=choice,
