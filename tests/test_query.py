@@ -118,6 +118,11 @@ def test_what_follows_na_asks_and_the_case_set_against_it_is_the_situation():
     assert q.situation.startswith("规划说城市社区") and q.ask.startswith("那农村社区") and "城市" not in q.ask
 
 
+def test_an_elliptical_na_ne_keeps_the_question_it_points_back_at():
+    q = understand("村委会每届任期几年，那居委会呢？")
+    assert q.situation == "" and q.asked_unit == "years"
+
+
 def test_na_as_a_demonstrative_does_not_split_the_ask():
     q = understand("全社区的居民2400人，那天只来了1000人，这会能开成吗？")
     assert q.situation == "" and "2400" in q.ask
@@ -127,6 +132,12 @@ def test_before_doing_something_is_no_deadline_asked():
     q = understand("组委会想委托我们招募志愿者。接这个活之前，我们得先办个啥手续？")
     assert not q.is_figure and not q.asks_time
     assert understand("规划要求社会救助协理员啥时候之前设上？").is_figure
+    assert understand("社区工作者职业体系要在什么时间之前建立？").asks_time
+
+
+@pytest.mark.parametrize("question", ["十四五时期是指哪五年？", "哪三天内可以提出异议？"])
+def test_which_years_or_days_ask_for_a_time_not_things_named(question):
+    assert not understand(question).names
 
 
 def test_a_question_of_one_sentence_is_all_ask():
@@ -154,6 +165,8 @@ def test_a_stem_asking_which_ones_are_so_asks_for_all_that_apply():
     ("领补贴需要满足多少条件？", None),
     ("这几户人家能不能申请补贴？", None),
     ("多少户能领补贴？", "households"),
+    ("有多少家企业拿补贴？", "count"),
+    ("培训满多少学时有补贴？", "hours"),
 ])
 def test_a_fee_or_a_household_named_in_passing_does_not_set_the_asked_unit(question, unit):
     assert understand(question).asked_unit == unit

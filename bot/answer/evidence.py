@@ -25,9 +25,9 @@ from bot.models import Clause, Document
 from bot.text import normalize
 
 # A clause "has a figure" when it states a number, a share, a frequency or a deadline. A Chinese
-# numeral counts before a measure ("二十平方米", "五十元"), not before 届 or 分 ("十九届", "十分").
+# numeral counts before a measure ("二十平方米", "一万元"), not before 届 or 分 ("十九届", "十分").
 _FIGURE = re.compile(
-    r"\d|[一二三四五六七八九十百千两]+(?:[个项名户条块张次级类支所家人日天年岁周时米刻元倍]|平方米|分贝|分钟|学时|课时)"
+    r"\d|[一二三四五六七八九十百千万两]+(?:[个项名户条块张次级类支所家人日天年岁周时米刻元倍]|平方米|分贝|分钟|学时|课时)"
     r"|[一二三四五六七八九十]+分之|过半数|半数|百分之|全覆盖|每天|每年|每季度|每月|年底|年末"
 )
 # A when-question is answered by a day an event sets as well as by a date ("在选举结果公布之日").

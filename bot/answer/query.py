@@ -29,22 +29,22 @@ _FRAMING = re.compile(
     r"|[吗呢啊吧呀嘛]+(?=[？?。！!]*$)|[？?。！!]+$"
 )
 # "哪几个方面", "哪几项", "包括哪些" ask for a list, not a number.
-# "哪三项", "哪五个社" name as many things as they count.
-_LIST = re.compile(r"哪些|哪几|哪[两二三四五六七八九十]|分别|各是|各为|都有|包括什么|有哪")
+# "哪三项", "哪五个社" name as many things as they count ("哪五年", "哪三天" ask for a time).
+_COUNTED = re.compile(r"哪([两二三四五六七八九十]+)(?![几年天日月]|个月)")
+_LIST = re.compile(rf"哪些|哪几|{_COUNTED.pattern}|分别|各是|各为|都有|包括什么|有哪")
 # Of those, the asks that want things named ("哪几个县", "包括哪些"), not one figure per part (分别).
-_NAMING = re.compile(r"哪些|哪几|哪[两二三四五六七八九十]|包括什么")
-_COUNTED = re.compile(r"哪([两二三四五六七八九十]+)")
+_NAMING = re.compile(rf"哪些|哪几|{_COUNTED.pattern}|包括什么")
 # A deadline is asked by a time word ("啥时候之前", "哪个月之前"); "之前" alone dates the case ("接这个活之前").
 _FIGURE = re.compile(
     r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|哪个月"
-    r"|什么时候|啥时候|何时|时限|期限|前完成|几点"
+    r"|什么时候|啥时候|什么时间|啥时间|哪个时间|何时|时限|期限|截止|前完成|几点"
 )
 # The unit a figure question names ("多少钱", "几名", "几点"): the evidence must carry a figure of that kind.
 _ASKED_UNIT = (
     # Pay, allowances, fees and fines are sums of money however the ask goes on ("工资最低是多少", "罚多少",
-    # "能领多少生活补贴").
+    # "能领多少生活补贴"; not "多少人能领补贴", "满多少周岁发津贴").
     # Not when another unit follows 多少 ("工资多少天发一次", "罚多少分"), nor 处罚/惩罚/罚则.
-    (re.compile(r"多少钱|多少元|多少万|多少\w{0,4}费|多少(?![个天日年月人名项种类档级次分号岁户小])\w{0,4}(?:工资|薪酬|津贴|补贴|补助|奖金|罚款)|(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款|(?<![处惩])罚(?!则))"
+    (re.compile(r"多少钱|多少元|多少万|多少\w{0,4}费|(?:领|拿|发|给|补|有)多少(?![个天日年月人名项种类档级次分号岁户小家周米位])\w{0,3}?(?:工资|薪酬|津贴|补贴|补助|奖金)|(?:钱|费用?|工资|薪酬|薪水|报酬|津贴|补贴|补助|奖金|罚款|(?<![处惩])罚(?!则))"
                 r"(?:的)?(?:标准|上限|下限|最低|最高|一般)?(?:是|为|能给|能|给|有|得|可以)?多少(?![个天日年月人名项种类档级次分号岁户小])"),
      "money"),
     # ... and when the ask names the sum first and asks after it ("有补贴没？一个月补多少").
@@ -71,7 +71,7 @@ _ASKED_UNIT = (
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # A question about time: a year or a deadline answers it ("2025年", "年底前").
-_TIME = re.compile(r"哪一?年|什么时候|啥时候|何时|时限|期限|前完成|几月|哪个月|到哪年|多久|多长时间|时间节点")
+_TIME = re.compile(r"哪一?年|什么时候|啥时候|什么时间|啥时间|哪个时间|何时|时限|期限|截止|前完成|几月|哪个月|到哪年|多久|多长时间|时间节点")
 # A sentence that asks something: one ending in a question mark, or an unterminated last one with
 # an interrogative word; one ending in 。 or ！ tells (十几位老人, 好几个 are not questions). A worker's
 # case ("我们社区有2800户…") comes first; the ask is the run of asking sentences at the end.
@@ -197,9 +197,15 @@ def split_ask(text: str) -> tuple[str, str]:
     if cut == len(sentences):
         return "", text
     situation, ask = "".join(sentences[:cut]).strip(), "".join(sentences[cut:]).strip()
-    if (then := list(_THEN.finditer(ask))) and then[-1].start() > 0:
+    # Only when "那…" asks on its own: "任期几年，那居委会呢" asks the first part's question of another group.
+    if (then := list(_THEN.finditer(ask))) and then[-1].start() > 0 and _asks_itself(ask[then[-1].end():]):
         situation, ask = (situation + ask[: then[-1].start()]).strip(), ask[then[-1].end():]
     return situation, ask
+
+
+def _asks_itself(text: str) -> bool:
+    """Whether ``text`` has a question word of its own (呢 alone only points back at the question before)."""
+    return any(m.group() != "呢" for m in _INTERROGATIVE.finditer(text))
 
 
 def topic_of(text: str) -> str:
