@@ -81,8 +81,8 @@ _INTERROGATIVE = re.compile(
 )
 
 
-# "规划说城市社区要全覆盖，那农村社区呢": what follows "，那" asks; what comes before is the case it
-# sets against (that, not 那些/那天, is the conjunction).
+# "规划说城市社区要全覆盖，那农村社区要达到多少": what follows "，那" asks; what comes before is the case
+# it sets against (that, not 那些/那天, is the conjunction).
 _THEN = re.compile(r"[，,]\s*(?=那(?![些个里儿样天时边]))")
 
 
@@ -188,15 +188,15 @@ def _article(text: str) -> tuple[str, int, int] | None:
 
 def split_ask(text: str) -> tuple[str, str]:
     """(situation, ask): the trailing sentences that ask something, apart from the case told before
-    them or set against them ("…，那农村呢"). A question of one sentence with no "，那", or one where no
-    sentence asks, is all ask."""
+    them or set against them ("…，那农村社区要达到多少"). A question of one sentence with no such "，那",
+    or one where no sentence asks, is all ask."""
     sentences = _SENTENCE.findall(text)
     cut = len(sentences)
     while cut > 0 and _asks(sentences[cut - 1]):
         cut -= 1
     if cut == len(sentences):
         return "", text
-    situation, ask = "".join(sentences[:cut]).strip(), "".join(sentences[cut:]).strip()
+    situation, ask = ("", text) if cut == 0 else ("".join(sentences[:cut]).strip(), "".join(sentences[cut:]).strip())
     # Only when "那…" asks on its own: "任期几年，那居委会呢" asks the first part's question of another group.
     if (then := list(_THEN.finditer(ask))) and then[-1].start() > 0 and _asks_itself(ask[then[-1].end():]):
         situation, ask = (situation + ask[: then[-1].start()]).strip(), ask[then[-1].end():]
