@@ -34,10 +34,11 @@ _COUNTED = re.compile(r"哪([两二三四五六七八九十]+)(?![几年天日�
 _LIST = re.compile(rf"哪些|哪几|{_COUNTED.pattern}|分别|各是|各为|都有|包括什么|有哪")
 # Of those, the asks that want things named ("哪几个县", "包括哪些"), not one figure per part (分别).
 _NAMING = re.compile(rf"哪些|哪几|{_COUNTED.pattern}|包括什么")
-# A deadline is asked by a time word ("啥时候之前", "哪个月之前"); "之前" alone dates the case ("接这个活之前").
+# When something is due or happens, asked for as a figure and as a time alike. A deadline is asked by a
+# time word ("啥时候之前", "哪个月之前"); "之前" alone dates the case ("接这个活之前").
+_WHEN = r"哪一?年|哪个月|什么时候|啥时候|什么时间|啥时间|哪个时间|何时|时限|期限|截止|前完成"
 _FIGURE = re.compile(
-    r"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?年|哪一?天|哪个月"
-    r"|什么时候|啥时候|什么时间|啥时间|哪个时间|何时|时限|期限|截止|前完成|几点"
+    rf"多少|几(?![乎]|点[^钟]|个方面)|比例|百分|比率|覆盖率|目标值|基础值|数量|面积|多长|多久|多大|多远|哪一?天|{_WHEN}|几点"
 )
 # The unit a figure question names ("多少钱", "几名", "几点"): the evidence must carry a figure of that kind.
 _ASKED_UNIT = (
@@ -71,7 +72,7 @@ _ASKED_UNIT = (
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # A question about time: a year or a deadline answers it ("2025年", "年底前").
-_TIME = re.compile(r"哪一?年|什么时候|啥时候|什么时间|啥时间|哪个时间|何时|时限|期限|截止|前完成|几月|哪个月|到哪年|多久|多长时间|时间节点")
+_TIME = re.compile(rf"{_WHEN}|几月|到哪年|多久|多长时间|时间节点")
 # A sentence that asks something: one ending in a question mark, or an unterminated last one with
 # an interrogative word; one ending in 。 or ！ tells (十几位老人, 好几个 are not questions). A worker's
 # case ("我们社区有2800户…") comes first; the ask is the run of asking sentences at the end.
